@@ -1,0 +1,207 @@
+"""The edge: one ASGI application in front of every service.
+
+The request pipeline is the visible list of steps in ``Edge.handle``:
+
+1. internal routes under ``/_cloudlet/`` (health, code downloads);
+2. pick the service (``ServiceRouter``: credential scope, ``X-Amz-Target``,
+   ``Action``, S3 fallback);
+3. authenticate (SigV4 header / presigned, SigV2 presigned for S3) — only S3
+   may be reached unsigned, as on AWS;
+4. parse the request into ``(operation, params)`` with the protocol built
+   once for (service, protocol);
+5. call the provider method named like the operation, or answer 501;
+6. serialize the result — or, in the one place that does it, the error.
+
+Everything per service (models, protocols, dispatch tables) is built in
+``__init__``; the request path is look-ups.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from botocore.model import OperationModel
+
+from cloudlet import __version__
+from cloudlet.config import Settings
+from cloudlet.context import RequestContext
+from cloudlet.edge.auth import authenticate, signing_scope
+from cloudlet.edge.credentials import CredentialStore
+from cloudlet.edge.routing import Route, ServiceRouter
+from cloudlet.errors import InternalError, NotImplementedOperation, ServiceError
+from cloudlet.protocols import protocol_named
+from cloudlet.protocols.base import HttpRequest, HttpResponse, Protocol
+from cloudlet.services.hub import ROUTED_SERVICES, ServiceHub
+
+log = logging.getLogger(__name__)
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+Handler = Callable[[RequestContext, dict[str, Any]], Awaitable[dict[str, Any]]]
+
+#: Services that AWS lets anonymous callers reach (presigned URLs are signed,
+#: but public-bucket reads are not).
+ANONYMOUS_SERVICES = frozenset({"s3"})
+INTERNAL_PREFIX = "/_cloudlet/"
+
+
+class Edge:
+    """The ASGI app: lifespan starts and stops the hub; HTTP goes through ``handle``."""
+
+    def __init__(self, settings: Settings, hub: ServiceHub | None = None) -> None:
+        self.settings = settings
+        self.hub = hub if hub is not None else ServiceHub(settings)
+        self.credentials = CredentialStore.from_spec(settings.credentials)
+        self.router = ServiceRouter(ROUTED_SERVICES)
+        self.started = time.time()
+        self._protocols: dict[Route, Protocol] = {}
+        self._handlers: dict[str, dict[str, Handler]] = {}
+        for service in ROUTED_SERVICES:
+            provider = self.hub.providers.get(service)
+            model = self.router.model(service)
+            self._handlers[service] = {
+                op: getattr(provider, op)
+                for op in model.operation_names
+                if provider is not None and callable(getattr(provider, op, None))
+            }
+
+    # -- ASGI ---------------------------------------------------------------
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            request = await _read_request(scope, receive)
+            response = await self.handle(request)
+            await _write_response(send, response, head=request.method == "HEAD")
+        elif scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self.hub.start()
+                except Exception as exc:
+                    log.exception("start-up failed")
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.hub.stop()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    # -- the pipeline -------------------------------------------------------
+
+    async def handle(self, request: HttpRequest) -> HttpResponse:
+        request_id = str(uuid.uuid4())
+        if request.path.startswith(INTERNAL_PREFIX):
+            return await self._internal(request)
+        scope = signing_scope(request)
+        route = self.router.route(request, scope.service if scope else None)
+        protocol = self._protocol(route)
+        operation: OperationModel | None = None
+        try:
+            principal = authenticate(
+                request,
+                self.credentials,
+                service=route.service,
+                allow_anonymous=route.service in ANONYMOUS_SERVICES,
+            )
+            operation, params = protocol.parse(request)
+            handler = self._handlers[route.service].get(operation.name)
+            if handler is None:
+                raise NotImplementedOperation(route.service, operation.name)
+            ctx = RequestContext(
+                request_id=request_id,
+                service=route.service,
+                operation=operation.name,
+                region=principal.region or self.settings.region,
+                account_id=principal.account_id,
+                access_key_id=principal.access_key_id,
+                endpoint=_endpoint(request, self.settings),
+                headers=request.headers,
+            )
+            result = await handler(ctx, params)
+            return protocol.serialize(operation, result, request_id)
+        except ServiceError as error:
+            return protocol.serialize_error(operation, error, request_id)
+        except Exception:
+            log.exception("internal error in %s %s", route.service, operation.name if operation else "?")
+            error = InternalError("We encountered an internal error. Please try again.")
+            return protocol.serialize_error(operation, error, request_id)
+
+    def _protocol(self, route: Route) -> Protocol:
+        protocol = self._protocols.get(route)
+        if protocol is None:
+            protocol = self._protocols[route] = protocol_named(route.service, route.protocol)
+        return protocol
+
+    # -- /_cloudlet/ ----------------------------------------------------------
+
+    async def _internal(self, request: HttpRequest) -> HttpResponse:
+        path = request.path[len(INTERNAL_PREFIX) :]
+        if path == "health" and request.method in ("GET", "HEAD"):
+            body = {
+                "status": "running",
+                "version": __version__,
+                "endpoint": self.settings.endpoint,
+                "region": self.settings.region,
+                "uptime_s": round(time.time() - self.started, 3),
+                "services": {s: ("available" if s in self.hub.providers else "wire-only") for s in ROUTED_SERVICES},
+            }
+            return _json_response(200, body)
+        if path.startswith("lambda/code/") and request.method == "GET":
+            data = self.hub.providers["lambda"].code_download(path[len("lambda/code/") :])
+            if data is None:
+                return _json_response(403, {"message": "The code URL is invalid or has expired."})
+            return HttpResponse(200, [("content-type", "application/zip")], data)
+        return _json_response(404, {"message": f"No such Cloudlet resource: {request.path}"})
+
+
+def _json_response(status: int, body: Any) -> HttpResponse:
+    return HttpResponse(status, [("content-type", "application/json")], json.dumps(body).encode())
+
+
+def _endpoint(request: HttpRequest, settings: Settings) -> str:
+    host = request.headers.get("host")
+    return f"http://{host}" if host else settings.endpoint
+
+
+async def _read_request(scope: Scope, receive: Receive) -> HttpRequest:
+    chunks: list[bytes] = []
+    more = True
+    while more:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunks.append(message.get("body", b""))
+        more = message.get("more_body", False)
+    headers: dict[str, str] = {}
+    for raw_name, raw_value in scope["headers"]:
+        name = raw_name.decode("latin-1").lower()
+        value = raw_value.decode("latin-1")
+        headers[name] = f"{headers[name]},{value}" if name in headers else value
+    raw_path = scope.get("raw_path") or scope["path"].encode()
+    return HttpRequest(
+        method=scope["method"],
+        path=raw_path.decode("latin-1"),
+        query_string=scope.get("query_string", b"").decode("latin-1"),
+        headers=headers,
+        body=b"".join(chunks),
+    )
+
+
+async def _write_response(send: Send, response: HttpResponse, *, head: bool) -> None:
+    headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in response.headers]
+    if response.header("content-length") is None:
+        headers.append((b"content-length", str(len(response.body)).encode()))
+    await send({"type": "http.response.start", "status": response.status, "headers": headers})
+    await send({"type": "http.response.body", "body": b"" if head else response.body})

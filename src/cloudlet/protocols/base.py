@@ -1,0 +1,82 @@
+"""The contract every wire protocol implements.
+
+A protocol is built once per service from botocore's ``ServiceModel``.  On the
+request path it does two things:
+
+* ``parse(request) -> (operation_model, params)``: the inverse of botocore's
+  request serializer.  ``params`` is exactly the dict a boto3 user passed to
+  the client method (blobs as ``bytes``, timestamps as aware ``datetime``).
+  Modelled constraints botocore does not check client-side (max length,
+  pattern, enum, max value) are checked here and raise ``ValidationError``.
+* ``serialize(operation_model, result)`` / ``serialize_error(operation_model,
+  error)``: the inverse of botocore's response parser.  ``result`` is the dict
+  a boto3 user gets back (minus ``ResponseMetadata``).
+
+Streaming payloads (Lambda ``Invoke`` payload, S3 bodies) are ``bytes`` for
+now; a later issue adds async iterators for S3.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl
+
+from botocore.model import OperationModel, ServiceModel
+
+from cloudlet.errors import ServiceError
+
+
+@dataclass
+class HttpRequest:
+    """An HTTP request as the edge received it."""
+
+    method: str
+    #: The raw (still percent-encoded) path, e.g. ``/2015-03-31/functions/f%3A1``.
+    path: str
+    #: The raw query string without ``?``.
+    query_string: str = ""
+    #: Header names lower-cased; repeated headers joined with ``,``.
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+
+    def query_items(self) -> list[tuple[str, str]]:
+        """Decoded query parameters in order (repeats kept)."""
+        return parse_qsl(self.query_string, keep_blank_values=True)
+
+
+@dataclass
+class HttpResponse:
+    """An HTTP response ready to be written by the edge."""
+
+    status: int = 200
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    body: bytes = b""
+
+    def header(self, name: str) -> str | None:
+        lname = name.lower()
+        for k, v in self.headers:
+            if k.lower() == lname:
+                return v
+        return None
+
+
+class Protocol:
+    """Base class: one subclass per wire protocol, registered in ``protocols.PROTOCOLS``."""
+
+    name: str = ""
+
+    def __init__(self, service_model: ServiceModel) -> None:
+        self.service_model = service_model
+
+    def parse(self, request: HttpRequest) -> tuple[OperationModel, dict[str, Any]]:
+        raise NotImplementedError
+
+    def serialize(self, operation: OperationModel, result: Mapping[str, Any], request_id: str) -> HttpResponse:
+        raise NotImplementedError
+
+    def serialize_error(
+        self, operation: OperationModel | None, error: ServiceError, request_id: str
+    ) -> HttpResponse:
+        raise NotImplementedError
