@@ -1,0 +1,83 @@
+"""The edge as a user meets it: health, authentication, routing and 501s."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from tests.servers import ServerProcess, make_client
+
+
+def test_health_answers(server: ServerProcess) -> None:
+    with urllib.request.urlopen(f"{server.endpoint}/_cloudlet/health", timeout=5) as r:
+        body = json.load(r)
+    assert r.status == 200
+    assert body["status"] == "running"
+    assert body["services"]["lambda"] == "available"
+
+
+@pytest.mark.parametrize(
+    ("service", "call", "kwargs", "operation"),
+    [
+        ("s3", "list_buckets", {}, "ListBuckets"),
+        ("sqs", "list_queues", {}, "ListQueues"),
+        ("sns", "list_topics", {}, "ListTopics"),
+        ("dynamodb", "list_tables", {}, "ListTables"),
+        ("lambda", "list_code_signing_configs", {}, "ListCodeSigningConfigs"),
+    ],
+)
+def test_unimplemented_operation_is_501_naming_it(
+    server: ServerProcess, service: str, call: str, kwargs: dict[str, Any], operation: str
+) -> None:
+    client = make_client(server.endpoint, service)
+    with pytest.raises(ClientError) as info:
+        getattr(client, call)(**kwargs)
+    err = info.value.response
+    assert err["ResponseMetadata"]["HTTPStatusCode"] == 501
+    assert operation in err["Error"]["Message"]
+    assert service in err["Error"]["Message"]
+
+
+@pytest.mark.parametrize(
+    ("service", "call", "code"),
+    [
+        ("lambda", "list_functions", "InvalidSignatureException"),
+        ("logs", "describe_log_groups", "InvalidSignatureException"),
+        ("sns", "list_topics", "SignatureDoesNotMatch"),
+        ("s3", "list_buckets", "SignatureDoesNotMatch"),
+    ],
+)
+def test_wrong_secret_is_refused_with_the_services_code(server: ServerProcess, service: str, call: str, code: str) -> None:
+    client = make_client(server.endpoint, service, secret="not-the-secret")
+    with pytest.raises(ClientError) as info:
+        getattr(client, call)()
+    assert info.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+    assert info.value.response["Error"]["Code"] == code
+
+
+def test_unknown_access_key_is_refused(server: ServerProcess) -> None:
+    client = make_client(server.endpoint, "lambda", key="AKIDUNKNOWN")
+    with pytest.raises(ClientError) as info:
+        client.list_functions()
+    assert info.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+    assert info.value.response["Error"]["Code"] == "UnrecognizedClientException"
+
+
+def test_unsigned_request_never_reaches_lambda(server: ServerProcess) -> None:
+    request = urllib.request.Request(f"{server.endpoint}/2015-03-31/functions/", method="GET")
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(request, timeout=5)
+    assert info.value.code == 403
+    assert b"Functions" not in info.value.read()
+    assert info.value.headers.get("x-amzn-ErrorType", "").startswith("MissingAuthenticationToken")
+
+
+def test_ctrl_c_stops_cleanly(start_server: Any) -> None:
+    proc = start_server()
+    assert proc.stop(timeout=15) == 0
+    assert "Traceback" not in proc.log()
