@@ -30,7 +30,7 @@ from botocore.model import OperationModel
 from cloudlet import __version__
 from cloudlet.config import Settings
 from cloudlet.context import RequestContext
-from cloudlet.edge.auth import authenticate, signing_scope
+from cloudlet.edge.auth import authenticate, decode_streaming_body, signing_scope
 from cloudlet.edge.credentials import CredentialStore
 from cloudlet.edge.routing import Route, ServiceRouter
 from cloudlet.errors import InternalError, NotImplementedOperation, ServiceError
@@ -115,6 +115,7 @@ class Edge:
                 service=route.service,
                 allow_anonymous=route.service in ANONYMOUS_SERVICES,
             )
+            request = decode_streaming_body(request, principal)
             operation, params = protocol.parse(request)
             handler = self._handlers[route.service].get(operation.name)
             if handler is None:
