@@ -6,6 +6,7 @@ code would, except ``up``, which starts one.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -124,7 +125,10 @@ def up(ctx: click.Context, host: str, port: int, data_dir: Path, fsync: bool) ->
     console.print(f"  data dir     {settings.data_dir.resolve()}")
     console.print(f"  try          aws --endpoint-url {settings.endpoint} lambda list-functions")
     sys.stdout.flush()
-    serve(settings)
+    # uvicorn shuts down gracefully on SIGINT, then re-raises the signal.
+    with contextlib.suppress(KeyboardInterrupt):
+        serve(settings)
+    console.print("Cloudlet stopped.")
 
 
 def zip_directory(path: Path) -> bytes:

@@ -8,7 +8,10 @@ is a handful of dictionary look-ups, cheapest signal first (DESIGN.md):
    (``dynamodb`` / ``dynamodbstreams``);
 2. the ``X-Amz-Target`` prefix (JSON protocol services);
 3. the ``Action`` form field (query protocol services);
-4. S3 as the fallback — the only service reached unsigned.
+4. the first path segment of a REST service's URIs (Lambda's
+   ``/2015-03-31/…``), so that an unsigned Lambda call is refused by Lambda
+   rather than mistaken for an S3 bucket;
+5. S3 as the fallback — the only service reached unsigned.
 
 The result also names the wire protocol: a service that speaks more than one
 (SQS answers both its JSON protocol and the legacy query protocol) gets the
@@ -48,6 +51,7 @@ class ServiceRouter:
         self._by_target_prefix: dict[str, str] = {}
         self._query_actions: dict[str, str] = {}
         self._protocol: dict[str, str] = {}
+        self._by_path_segment: dict[str, str] = {}
         for name, model in self._models.items():
             md = model.metadata
             signing = md.get("signingName") or md.get("endpointPrefix") or name
@@ -57,6 +61,11 @@ class ServiceRouter:
                 self._by_target_prefix[md["targetPrefix"]] = name
             # Query-speaking services, and JSON services that still accept the
             # legacy query protocol (awsQueryCompatible: SQS).
+            if name != fallback and self._protocol[name].startswith("rest-"):
+                for op in model.operation_names:
+                    segment = _first_segment(model.operation_model(op).http.get("requestUri", ""))
+                    if segment and "{" not in segment:
+                        self._by_path_segment.setdefault(segment, name)
             if self._protocol[name] == "query" or "awsQueryCompatible" in md:
                 for op in model.operation_names:
                     self._query_actions.setdefault(op, name)
@@ -80,6 +89,9 @@ class ServiceRouter:
         if action is not None and action in self._query_actions:
             name = self._query_actions[action]
             return Route(name, "query")
+        by_path = self._by_path_segment.get(_first_segment(request.path))
+        if by_path is not None:
+            return Route(by_path, self._protocol[by_path])
         return Route(self.fallback, self._protocol[self.fallback])
 
     def _wire_protocol(self, name: str, request: HttpRequest, target: str | None) -> str:
@@ -99,3 +111,8 @@ class ServiceRouter:
                 if key == "Action":
                     return value
         return None
+
+
+def _first_segment(path: str) -> str:
+    """``/2015-03-31/functions/x?y`` → ``2015-03-31``."""
+    return path.lstrip("/").split("?", 1)[0].split("/", 1)[0]
