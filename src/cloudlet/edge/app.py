@@ -136,8 +136,8 @@ class Edge:
             return protocol.serialize_error(operation, error, request_id)
         except Exception:
             log.exception("internal error in %s %s", route.service, operation.name if operation else "?")
-            error = InternalError("We encountered an internal error. Please try again.")
-            return protocol.serialize_error(operation, error, request_id)
+            internal = InternalError("We encountered an internal error. Please try again.")
+            return protocol.serialize_error(operation, internal, request_id)
 
     def _protocol(self, route: Route) -> Protocol:
         protocol = self._protocols.get(route)

@@ -80,8 +80,8 @@ class ServiceRouter:
             candidates = self._by_signing_name.get(signing_service)
             if candidates:
                 name = candidates[0]
-                if len(candidates) > 1 and target_service in candidates:
-                    name = target_service  # type: ignore[assignment]
+                if len(candidates) > 1 and target_service is not None and target_service in candidates:
+                    name = target_service
                 return Route(name, self._wire_protocol(name, request, target))
         if target_service is not None:
             return Route(target_service, "json")

@@ -4,11 +4,19 @@ The hub owns the lifecycle of everything below the edge: it opens one SQLite
 database per service under the data directory, starts the execution engine,
 builds the providers and starts them, and stops all of it in reverse order.
 The edge only ever sees ``providers`` (service name → provider object).
+
+Logs and Lambda are built here by name.  Every other service is a package
+``cloudlet.services.<package>`` that exposes ``create_provider(hub)``; a
+routed service whose package does not exist yet has no provider, and the edge
+answers each of its operations with a 501 naming it.
 """
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import logging
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,13 +26,28 @@ from cloudlet.services.lambda_ import MIGRATIONS as LAMBDA_MIGRATIONS
 from cloudlet.services.lambda_ import LambdaProvider
 from cloudlet.services.logs import MIGRATIONS as LOGS_MIGRATIONS
 from cloudlet.services.logs import LogsProvider, LogsStore
-from cloudlet.storage import BlobStore, Database
+from cloudlet.storage import BlobStore, Database, Migration
 
 log = logging.getLogger(__name__)
 
-#: Services whose wire protocol the edge speaks.  A service listed here
-#: without a provider answers 501 for each of its operations.
-ROUTED_SERVICES = ("lambda", "logs", "s3", "sqs", "sns", "dynamodb")
+#: Services whose wire protocol the edge speaks (botocore names).  A service
+#: listed here without a provider answers 501 for each of its operations.
+ROUTED_SERVICES = ("lambda", "logs", "s3", "sqs", "sns", "dynamodb", "dynamodbstreams")
+
+#: botocore service name → package under ``cloudlet.services`` when they differ.
+PACKAGES = {"lambda": "lambda_", "dynamodbstreams": "dynamodb"}
+
+ProviderFactory = Callable[["ServiceHub"], Any]
+
+
+def provider_factory(service: str) -> ProviderFactory | None:
+    """``create_provider`` of the service's package, or None if it has none (yet)."""
+    module_name = f"cloudlet.services.{PACKAGES.get(service, service)}"
+    if importlib.util.find_spec(module_name) is None:
+        return None
+    module = importlib.import_module(module_name)
+    factory = getattr(module, f"create_{service}_provider", None) or getattr(module, "create_provider", None)
+    return factory if callable(factory) else None
 
 
 class ServiceHub:
@@ -35,21 +58,30 @@ class ServiceHub:
         root = Path(settings.data_dir)
         root.mkdir(parents=True, exist_ok=True)
         self.root = root
-        self.logs_db = Database(root / "logs.db", LOGS_MIGRATIONS, fsync=settings.fsync)
-        self.lambda_db = Database(root / "lambda.db", LAMBDA_MIGRATIONS, fsync=settings.fsync)
+        self.databases: list[Database] = []
         self.blobs = BlobStore(root / "blobs", fsync=settings.fsync)
-        self.engine = Engine(
-            root / "engine", keep_warm_s=settings.keep_warm, max_workers=settings.max_workers
-        )
-        self.logs_store = LogsStore(self.logs_db)
+        self.engine = Engine(root / "engine", keep_warm_s=settings.keep_warm, max_workers=settings.max_workers)
+        self.logs_store = LogsStore(self.database("logs", LOGS_MIGRATIONS))
         self.providers: dict[str, Any] = {
             "logs": LogsProvider(self.logs_store),
-            "lambda": LambdaProvider(self.lambda_db, self.blobs, self.engine, self.logs_store),
+            "lambda": LambdaProvider(self.database("lambda", LAMBDA_MIGRATIONS), self.blobs, self.engine, self.logs_store),
         }
+        for service in ROUTED_SERVICES:
+            if service in self.providers:
+                continue
+            factory = provider_factory(service)
+            if factory is not None:
+                self.providers[service] = factory(self)
+
+    def database(self, name: str, migrations: Sequence[Migration]) -> Database:
+        """A database ``<data dir>/<name>.db`` opened and closed with the hub."""
+        db = Database(self.root / f"{name}.db", migrations, fsync=self.settings.fsync)
+        self.databases.append(db)
+        return db
 
     async def start(self) -> None:
-        await self.logs_db.open()
-        await self.lambda_db.open()
+        for db in self.databases:
+            await db.open()
         await self.engine.start()
         for provider in self.providers.values():
             await provider.start()
@@ -61,5 +93,5 @@ class ServiceHub:
             except Exception:  # one provider's failure must not keep the rest running
                 log.exception("stopping provider %s failed", name)
         await self.engine.stop()
-        await self.lambda_db.close()
-        await self.logs_db.close()
+        for db in reversed(self.databases):
+            await db.close()
