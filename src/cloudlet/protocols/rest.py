@@ -1,0 +1,637 @@
+"""The HTTP binding shared by the REST protocols (``rest-json`` and ``rest-xml``).
+
+A REST operation is addressed by its HTTP method, a URI template
+(``/2015-03-31/functions/{FunctionName}/invocations``, ``/{Bucket}/{Key+}?tagging``)
+and the members its input shape binds to the URI, the query string and the
+headers.  Everything in this module is about those bindings; how the *body*
+is written (JSON or XML) is left to the subclasses of :class:`RestProtocol`.
+
+Routing.  :class:`RouteTable` is compiled once per service.  Every operation
+becomes a :class:`Route`: a regular expression over the raw (still
+percent-encoded) path, the literal query parts of its template (``?uploads``,
+``?list-type=2``) and the query parameters / headers its input requires.  The
+routes of one method are sorted most specific first (more literal path
+segments, no greedy label, more literal query parts, more required bound
+members) and the first one whose constraints all hold wins.  Some models hold
+operations that are the same on the wire (S3 ``GetBucketLifecycle`` and
+``GetBucketLifecycleConfiguration``); among such exact ties the
+non-deprecated operation wins, then the one that recognises more of the
+request's query parameters and headers, then the first by name.
+
+Values.  Labels are percent-decoded (a greedy ``{Key+}`` keeps its ``/``);
+query parameters and headers are text that is converted by the member's type:
+integers, booleans ``true``/``false``, floats (``NaN``/``Infinity``),
+timestamps (ISO 8601 in the query string, RFC 822 in headers unless the member
+says otherwise), ``jsonvalue`` strings (base64 JSON), blobs (base64), lists
+(repeated query keys; comma-separated headers with quoted items) and maps
+(unbound query keys; ``locationName``-prefixed headers such as
+``x-amz-meta-``).  The writing side does the reverse for response headers and
+takes the HTTP status from a member bound to ``statusCode``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import calendar
+import json
+import math
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import formatdate, parsedate_to_datetime
+from typing import Any
+from urllib.parse import parse_qsl, unquote
+
+from botocore.model import OperationModel, ServiceModel, Shape
+
+from cloudlet.errors import ServiceError, ValidationError
+from cloudlet.protocols.base import HttpRequest, HttpResponse, Protocol
+
+__all__ = [
+    "RestProtocol",
+    "Route",
+    "RouteMatch",
+    "RouteTable",
+    "format_timestamp",
+    "parse_timestamp",
+]
+
+_LABEL = re.compile(r"\{([^}]+)\}")
+_BOUND = ("uri", "querystring", "header", "headers", "statusCode")
+
+
+# -- timestamps ----------------------------------------------------------------
+
+
+def parse_timestamp(value: Any) -> datetime:
+    """An aware UTC datetime from epoch seconds, ISO 8601 or RFC 822 text."""
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if isinstance(value, bool):
+        raise ValueError("a boolean is not a timestamp")
+    if isinstance(value, int | float):
+        return _from_epoch(float(value))
+    text = str(value).strip()
+    try:
+        return _from_epoch(float(text))
+    except ValueError:
+        pass
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        parsed = parsedate_to_datetime(text)  # raises ValueError when hopeless
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _from_epoch(seconds: float) -> datetime:
+    if math.isnan(seconds) or math.isinf(seconds):
+        raise ValueError("not a finite timestamp")
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+def format_timestamp(value: Any, fmt: str) -> str | float | int:
+    """``value`` (datetime, epoch number or text) in ``iso8601``, ``rfc822`` or ``unixtimestamp``."""
+    moment = parse_timestamp(value)
+    if fmt == "unixtimestamp":
+        whole = calendar.timegm(moment.utctimetuple())
+        return whole + moment.microsecond / 1e6 if moment.microsecond else whole
+    if fmt == "rfc822":
+        return formatdate(calendar.timegm(moment.utctimetuple()), usegmt=True)
+    moment = moment.astimezone(UTC)
+    # AWS writes milliseconds; keep finer values rather than silently dropping them.
+    fraction = moment.microsecond
+    suffix = f".{fraction // 1000:03d}Z" if fraction % 1000 == 0 else f".{fraction:06d}Z"
+    return moment.strftime("%Y-%m-%dT%H:%M:%S") + suffix
+
+
+# -- scalar text <-> value ------------------------------------------------------
+
+
+def text_to_value(shape: Shape, text: str) -> Any:
+    """Convert one query/header/label text to the Python value ``shape`` describes."""
+    kind = shape.type_name
+    if kind in ("integer", "long", "short", "byte"):
+        return int(text)
+    if kind == "boolean":
+        lowered = text.strip().lower()
+        if lowered not in ("true", "false"):
+            raise ValueError(f"{text!r} is not a boolean")
+        return lowered == "true"
+    if kind in ("float", "double"):
+        return float(text)
+    if kind == "timestamp":
+        return parse_timestamp(text)
+    if kind == "blob":
+        return base64.b64decode(text, validate=True)
+    if kind == "string" and shape.serialization.get("jsonvalue"):
+        return json.loads(base64.b64decode(text))
+    return text
+
+
+def value_to_text(shape: Shape, value: Any, timestamp_format: str) -> str:
+    """The wire text of one scalar bound to a label, query parameter or header."""
+    kind = shape.type_name
+    if kind == "boolean":
+        return "true" if value else "false"
+    if kind in ("float", "double"):
+        number = float(value)
+        if math.isnan(number):
+            return "NaN"
+        if math.isinf(number):
+            return "Infinity" if number > 0 else "-Infinity"
+        return str(number)
+    if kind == "timestamp":
+        return str(format_timestamp(value, shape.serialization.get("timestampFormat", timestamp_format)))
+    if kind == "blob":
+        raw = value.encode() if isinstance(value, str) else bytes(value)
+        return base64.b64encode(raw).decode()
+    if kind == "string" and shape.serialization.get("jsonvalue"):
+        return base64.b64encode(json.dumps(value, separators=(",", ":")).encode()).decode()
+    return str(value)
+
+
+def split_header_list(text: str) -> list[str]:
+    """Split a comma-separated header list; items may be double-quoted with ``\\"`` escapes."""
+    items: list[str] = []
+    i, n = 0, len(text)
+    while i < n:
+        while i < n and text[i] in " \t":
+            i += 1
+        if i < n and text[i] == '"':
+            i += 1
+            chars: list[str] = []
+            while i < n and text[i] != '"':
+                if text[i] == "\\" and i + 1 < n:
+                    i += 1
+                chars.append(text[i])
+                i += 1
+            items.append("".join(chars))
+            i = text.find(",", i)
+            i = n if i < 0 else i + 1
+        else:
+            end = text.find(",", i)
+            end = n if end < 0 else end
+            items.append(text[i:end].strip())
+            i = end + 1
+    return items
+
+
+def _join_header_list(items: Iterable[str]) -> str:
+    out = []
+    for item in items:
+        if '"' in item or "," in item:
+            item = '"' + item.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        out.append(item)
+    return ",".join(out)
+
+
+def _header_safe(value: str) -> str:
+    """Header values go out as latin-1; anything else is RFC 2047 encoded, as S3 does."""
+    try:
+        value.encode("latin-1")
+    except UnicodeEncodeError:
+        return "=?UTF-8?B?" + base64.b64encode(value.encode()).decode() + "?="
+    return value
+
+
+# -- routing -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Route:
+    """One operation's place in the URI space."""
+
+    operation: OperationModel
+    method: str
+    template: str
+    pattern: re.Pattern[str]
+    #: Member names of the labels, in the order of the pattern's groups.
+    labels: tuple[str, ...]
+    #: Literal query parts of the template: name -> required value (``None``: any).
+    query_literals: tuple[tuple[str, str | None], ...]
+    #: Wire names of required query parameters / headers (lower-cased).
+    required_query: frozenset[str]
+    required_headers: frozenset[str]
+    #: Every query parameter / header name the input binds (for tie-breaking).
+    known_query: frozenset[str]
+    known_headers: frozenset[str]
+    literal_segments: int
+    greedy: bool
+
+    @property
+    def rank(self) -> tuple[int, int, int, int]:
+        """Sort key: larger is more specific."""
+        required = len(self.required_query) + len(self.required_headers)
+        return (self.literal_segments, 0 if self.greedy else 1, len(self.query_literals), required)
+
+    @property
+    def signature(self) -> tuple[Any, ...]:
+        """Everything routing looks at; two routes with one signature are indistinguishable."""
+        return (
+            self.method,
+            self.pattern.pattern,
+            self.query_literals,
+            self.required_query,
+            self.required_headers,
+        )
+
+    def accepts(self, path: str, query: Mapping[str, list[str]], headers: Mapping[str, str]) -> re.Match[str] | None:
+        for name, value in self.query_literals:
+            values = query.get(name)
+            if values is None or (value is not None and value not in values):
+                return None
+        if not self.required_query.issubset(query.keys()):
+            return None
+        if not self.required_headers.issubset(headers.keys()):
+            return None
+        return self.pattern.fullmatch(path)
+
+
+@dataclass(frozen=True)
+class RouteMatch:
+    route: Route
+    #: Raw (percent-encoded) label values by member name.
+    labels: dict[str, str]
+    query: dict[str, list[str]] = field(default_factory=dict)
+
+
+def compile_route(operation: OperationModel) -> Route:
+    """Build the :class:`Route` of one operation from ``http.method`` + ``http.requestUri``."""
+    uri: str = operation.http.get("requestUri", "/")
+    path, _, literal_query = uri.partition("?")
+    shape = operation.input_shape
+    members: dict[str, Shape] = dict(shape.members) if shape is not None else {}
+    label_member = {
+        m.serialization.get("name", name): name
+        for name, m in members.items()
+        if m.serialization.get("location") == "uri"
+    }
+    regex, labels, greedy, pos = [], [], False, 0
+    for found in _LABEL.finditer(path):
+        regex.append(re.escape(path[pos : found.start()]))
+        label = found.group(1)
+        if label.endswith("+"):
+            greedy = True
+            regex.append("(.+)")
+            label = label[:-1]
+        else:
+            regex.append("([^/]+)")
+        labels.append(label_member.get(label, label))
+        pos = found.end()
+    regex.append(re.escape(path[pos:]))
+    literal_segments = sum(1 for seg in path.split("/") if seg and "{" not in seg)
+
+    literals = tuple(
+        (name, value if "=" in part else None)
+        for part in literal_query.split("&")
+        if part
+        for name, _, value in [part.partition("=")]
+    )
+    required = set(shape.required_members) if shape is not None else set()
+    required_query, required_headers, known_query, known_headers = set(), set(), set(), set()
+    for name, member in members.items():
+        location = member.serialization.get("location")
+        wire = member.serialization.get("name", name)
+        if location == "querystring" and member.type_name != "map":
+            known_query.add(wire)
+            if name in required:
+                required_query.add(wire)
+        elif location == "header":
+            known_headers.add(wire.lower())
+            if name in required:
+                required_headers.add(wire.lower())
+    return Route(
+        operation=operation,
+        method=operation.http.get("method", "POST").upper(),
+        template=uri,
+        pattern=re.compile("".join(regex)),
+        labels=tuple(labels),
+        query_literals=literals,
+        required_query=frozenset(required_query),
+        required_headers=frozenset(required_headers),
+        known_query=frozenset(known_query),
+        known_headers=frozenset(known_headers),
+        literal_segments=literal_segments,
+        greedy=greedy,
+    )
+
+
+class RouteTable:
+    """All operations of a service, indexed by method and sorted most specific first."""
+
+    def __init__(self, service_model: ServiceModel) -> None:
+        self.routes: dict[str, Route] = {}
+        by_method: dict[str, list[Route]] = {}
+        for name in service_model.operation_names:
+            route = compile_route(service_model.operation_model(name))
+            self.routes[name] = route
+            by_method.setdefault(route.method, []).append(route)
+        self._by_method = {
+            method: sorted(routes, key=lambda r: (r.rank, not r.operation.deprecated), reverse=True)
+            for method, routes in by_method.items()
+        }
+
+    def match(
+        self, method: str, path: str, query: Mapping[str, list[str]], headers: Mapping[str, str]
+    ) -> RouteMatch | None:
+        best: list[tuple[Route, re.Match[str]]] = []
+        for route in self._by_method.get(method.upper(), ()):
+            if best and route.rank != best[0][0].rank:
+                break
+            found = route.accepts(path, query, headers)
+            if found is not None:
+                best.append((route, found))
+        if not best:
+            return None
+        if len(best) > 1:
+            best.sort(key=lambda rm: _tie_break(rm[0], query, headers))
+        route, found = best[0]
+        return RouteMatch(route, dict(zip(route.labels, found.groups(), strict=True)), dict(query))
+
+    def labels_for(self, operation: OperationModel, path: str) -> dict[str, str] | None:
+        """Label values of ``path`` read with ``operation``'s own template (no routing)."""
+        route = self.routes[operation.name]
+        found = route.pattern.fullmatch(path)
+        return None if found is None else dict(zip(route.labels, found.groups(), strict=True))
+
+
+def _tie_break(route: Route, query: Mapping[str, list[str]], headers: Mapping[str, str]) -> tuple[Any, ...]:
+    recognised = len(route.known_query & query.keys()) + len(route.known_headers & headers.keys())
+    return (route.operation.deprecated, -recognised, route.operation.name)
+
+
+def query_dict(query_string: str) -> dict[str, list[str]]:
+    """Decoded query parameters; a bare ``?uploads`` is present with an empty value."""
+    out: dict[str, list[str]] = {}
+    for key, value in parse_qsl(query_string, keep_blank_values=True):
+        out.setdefault(key, []).append(value)
+    return out
+
+
+# -- the protocol base ---------------------------------------------------------
+
+
+class RestProtocol(Protocol):
+    """Routing and HTTP bindings; subclasses say how bodies and error documents look."""
+
+    #: Header carrying the request id on every response.
+    request_id_header = "x-amzn-RequestId"
+    #: Default timestamp format for body members.
+    body_timestamp_format = "iso8601"
+    #: Content type of a non-payload body.
+    content_type = "application/json"
+    #: Content type of a raw blob payload when no member sets one.
+    blob_content_type = "application/octet-stream"
+
+    def __init__(self, service_model: ServiceModel) -> None:
+        super().__init__(service_model)
+        self.routes = RouteTable(service_model)
+        self.error_shapes: dict[str, Shape] = {}
+        for shape in service_model.error_shapes:
+            code = shape.metadata.get("error", {}).get("code", shape.name)
+            self.error_shapes[code] = shape
+
+    # -- request side ---------------------------------------------------------
+
+    def prepare(self, request: HttpRequest) -> HttpRequest:
+        """Hook: rewrite a request before routing (S3 virtual-hosted addressing)."""
+        return request
+
+    def parse(self, request: HttpRequest) -> tuple[OperationModel, dict[str, Any]]:
+        request = self.prepare(request)
+        query = query_dict(request.query_string)
+        path = request.path.split("?", 1)[0] or "/"
+        match = self.routes.match(request.method, path, query, request.headers)
+        if match is None:
+            raise self.unknown_operation(request)
+        operation = match.route.operation
+        return operation, self._parse_bound(operation, request, match.labels, query)
+
+    def parse_operation(self, operation: OperationModel, request: HttpRequest) -> dict[str, Any]:
+        """Parse ``request`` as ``operation`` without routing (tests and fixed endpoints)."""
+        request = self.prepare(request)
+        labels = self.routes.labels_for(operation, request.path.split("?", 1)[0] or "/")
+        if labels is None:
+            raise self.unknown_operation(request)
+        return self._parse_bound(operation, request, labels, query_dict(request.query_string))
+
+    def unknown_operation(self, request: HttpRequest) -> ServiceError:
+        return ServiceError(
+            f"Unknown operation: {request.method} {request.path}",
+            code="UnknownOperationException",
+            status=404,
+        )
+
+    def _parse_bound(
+        self,
+        operation: OperationModel,
+        request: HttpRequest,
+        labels: Mapping[str, str],
+        query: Mapping[str, list[str]],
+    ) -> dict[str, Any]:
+        shape = operation.input_shape
+        if shape is None:
+            return {}
+        try:
+            params = self._bound_members(operation, shape, request, labels, query)
+        except (ValueError, TypeError, binascii.Error) as exc:
+            raise self.bad_request(f"Invalid parameter value: {exc}") from exc
+        params.update(self._parse_body(operation, shape, request))
+        self.validate(shape, params)
+        return params
+
+    def validate(self, shape: Shape, params: dict[str, Any]) -> None:
+        from cloudlet.protocols.validate import validate_params
+
+        validate_params(self.service_model, shape, params)
+
+    def bad_request(self, message: str) -> ServiceError:
+        """The error for a value that does not parse; services may use their own code."""
+        return ValidationError(message)
+
+    def _bound_members(
+        self,
+        operation: OperationModel,
+        shape: Shape,
+        request: HttpRequest,
+        labels: Mapping[str, str],
+        query: Mapping[str, list[str]],
+    ) -> dict[str, Any]:
+        params: dict[str, Any] = {}
+        claimed = {name for name, _ in self.routes.routes[operation.name].query_literals}
+        query_maps: list[tuple[str, Shape]] = []
+        for name, member in shape.members.items():
+            location = member.serialization.get("location")
+            wire = member.serialization.get("name", name)
+            if location == "uri":
+                if name in labels:
+                    params[name] = text_to_value(member, unquote(labels[name]))
+            elif location == "querystring":
+                if member.type_name == "map":
+                    query_maps.append((name, member))
+                    continue
+                claimed.add(wire)
+                values = query.get(wire)
+                if values is None:
+                    continue
+                if member.type_name == "list":
+                    params[name] = [text_to_value(member.member, v) for v in values]
+                else:
+                    params[name] = text_to_value(member, values[0])
+            elif location == "header":
+                text = request.headers.get(wire.lower())
+                if text is not None:
+                    params[name] = self._header_value(member, text)
+            elif location == "headers":
+                prefix = wire.lower()
+                found = {k[len(prefix) :]: v for k, v in request.headers.items() if k.startswith(prefix)}
+                if found:
+                    params[name] = found
+        for name, member in query_maps:
+            rest = {k: v for k, v in query.items() if k not in claimed}
+            if rest:
+                many = member.value.type_name == "list"
+                params[name] = {k: (list(v) if many else v[0]) for k, v in rest.items()}
+        return params
+
+    def _header_value(self, member: Shape, text: str) -> Any:
+        if member.type_name == "list":
+            items = split_header_list(text)
+            return [text_to_value(member.member, item) for item in items]
+        if member.type_name == "string" and not member.serialization.get("jsonvalue"):
+            return text
+        return text_to_value(member, text.strip())
+
+    def _parse_body(self, operation: OperationModel, shape: Shape, request: HttpRequest) -> dict[str, Any]:
+        payload = shape.serialization.get("payload")
+        if payload is None:
+            if not any("location" not in m.serialization for m in shape.members.values()):
+                return {}
+            return self.parse_body_members(shape, request.body)
+        member = shape.members[payload]
+        if member.type_name == "blob":
+            return {payload: request.body}
+        if member.type_name == "string":
+            return {payload: request.body.decode("utf-8")}
+        value = self.parse_payload_structure(member, request.body)
+        return {} if value is None else {payload: value}
+
+    # Body hooks for subclasses.
+    def parse_body_members(self, shape: Shape, body: bytes) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def parse_payload_structure(self, member: Shape, body: bytes) -> Any:
+        raise NotImplementedError
+
+    # -- response side --------------------------------------------------------
+
+    def serialize(self, operation: OperationModel, result: Mapping[str, Any], request_id: str) -> HttpResponse:
+        status = int(operation.http.get("responseCode", 200))
+        response = HttpResponse(status=status)
+        shape = operation.output_shape
+        if shape is not None:
+            status_override = self.write_bound(shape, result, response.headers)
+            if status_override is not None:
+                response.status = status_override
+            self._write_body(operation, shape, result, response)
+        response.headers.extend(self.request_id_headers(request_id))
+        return response
+
+    def request_id_headers(self, request_id: str) -> list[tuple[str, str]]:
+        return [(self.request_id_header, request_id)]
+
+    def write_bound(self, shape: Shape, values: Mapping[str, Any], headers: list[tuple[str, str]]) -> int | None:
+        """Append the header-bound members of ``values``; return a ``statusCode`` member if any."""
+        status: int | None = None
+        for name, value in values.items():
+            member = shape.members.get(name)
+            if member is None or value is None:
+                continue
+            location = member.serialization.get("location")
+            wire = member.serialization.get("name", name)
+            if location == "statusCode":
+                status = int(value)
+            elif location == "header":
+                if member.type_name == "list":
+                    if not value:
+                        continue
+                    text = _join_header_list(value_to_text(member.member, v, "rfc822") for v in value)
+                else:
+                    text = value_to_text(member, value, "rfc822")
+                headers.append((wire, _header_safe(text)))
+            elif location == "headers":
+                headers.extend((wire + key, _header_safe(str(v))) for key, v in value.items())
+        return status
+
+    def _write_body(
+        self, operation: OperationModel, shape: Shape, result: Mapping[str, Any], response: HttpResponse
+    ) -> None:
+        payload = shape.serialization.get("payload")
+        if payload is not None:
+            member = shape.members[payload]
+            value = result.get(payload)
+            if member.type_name in ("blob", "string"):
+                if value is None:
+                    return
+                response.body = value.encode() if isinstance(value, str) else bytes(value)
+                if not any(k.lower() == "content-type" for k, _ in response.headers):
+                    kind = self.blob_content_type if member.type_name == "blob" else "text/plain"
+                    response.headers.append(("Content-Type", kind))
+                return
+            if value is None:
+                return
+            response.body = self.serialize_payload_structure(payload, member, value)
+        else:
+            body_members = {
+                k: v
+                for k, v in result.items()
+                if k in shape.members and v is not None and "location" not in shape.members[k].serialization
+            }
+            if not body_members and not self.always_write_body(shape):
+                return
+            response.body = self.serialize_body_members(operation, shape, body_members)
+        response.headers.append(("Content-Type", self.content_type))
+
+    def always_write_body(self, shape: Shape) -> bool:
+        """Whether an output with no body members present still gets a (empty) document."""
+        return any("location" not in m.serialization for m in shape.members.values())
+
+    def serialize_body_members(self, operation: OperationModel, shape: Shape, values: Mapping[str, Any]) -> bytes:
+        raise NotImplementedError
+
+    def serialize_payload_structure(self, name: str, member: Shape, value: Any) -> bytes:
+        raise NotImplementedError
+
+    # -- errors ---------------------------------------------------------------
+
+    def serialize_error(
+        self, operation: OperationModel | None, error: ServiceError, request_id: str
+    ) -> HttpResponse:
+        shape = self.error_shapes.get(error.code)
+        response = HttpResponse(status=error.status)
+        fields: dict[str, Any] = dict(error.fields)
+        if shape is not None:
+            # Header-bound members of the error shape (e.g. Lambda's Retry-After).
+            self.write_bound(shape, fields, response.headers)
+            fields = {
+                k: v
+                for k, v in fields.items()
+                if k not in shape.members or shape.members[k].serialization.get("location") not in _BOUND
+            }
+        response.headers.extend(error.headers.items())
+        response.headers.extend(self.request_id_headers(request_id))
+        self.write_error_body(operation, error, shape, fields, request_id, response)
+        return response
+
+    def write_error_body(
+        self,
+        operation: OperationModel | None,
+        error: ServiceError,
+        shape: Shape | None,
+        fields: Mapping[str, Any],
+        request_id: str,
+        response: HttpResponse,
+    ) -> None:
+        raise NotImplementedError
