@@ -16,12 +16,15 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import logging
+import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from cloudlet.config import Settings
+from cloudlet.context import RequestContext
 from cloudlet.engine import Engine
+from cloudlet.errors import NotImplementedOperation
 from cloudlet.services.lambda_ import MIGRATIONS as LAMBDA_MIGRATIONS
 from cloudlet.services.lambda_ import LambdaProvider
 from cloudlet.services.logs import MIGRATIONS as LOGS_MIGRATIONS
@@ -72,6 +75,39 @@ class ServiceHub:
             factory = provider_factory(service)
             if factory is not None:
                 self.providers[service] = factory(self)
+
+    async def call(
+        self,
+        service: str,
+        operation: str,
+        params: dict[str, Any],
+        *,
+        region: str,
+        account_id: str,
+        endpoint: str | None = None,
+    ) -> dict[str, Any]:
+        """Call another service's operation in-process, as a boto3 client of that account would.
+
+        This is the narrow client interface services use to deliver events
+        (an SNS delivery is ``call("sqs", "SendMessage", …)``); it raises the
+        provider's ``ServiceError`` exactly as the wire would carry it, and
+        ``NotImplementedOperation`` for a service or operation Cloudlet lacks.
+        """
+        provider = self.providers.get(service)
+        method = getattr(provider, operation, None) if provider is not None else None
+        if method is None:
+            raise NotImplementedOperation(service, operation)
+        ctx = RequestContext(
+            request_id=str(uuid.uuid4()),
+            service=service,
+            operation=operation,
+            region=region,
+            account_id=account_id,
+            access_key_id=None,
+            endpoint=endpoint or self.settings.endpoint,
+        )
+        result: dict[str, Any] = await method(ctx, params)
+        return result
 
     def database(self, name: str, migrations: Sequence[Migration]) -> Database:
         """A database ``<data dir>/<name>.db`` opened and closed with the hub."""

@@ -1,0 +1,5 @@
+"""Events that leave a service: the durable outbox and its dispatcher."""
+
+from cloudlet.events.outbox import DEFAULT_RETRY_DELAYS, Outbox, outbox_migration
+
+__all__ = ["DEFAULT_RETRY_DELAYS", "Outbox", "outbox_migration"]
