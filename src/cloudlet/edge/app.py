@@ -36,7 +36,7 @@ from cloudlet.edge.routing import Route, ServiceRouter
 from cloudlet.errors import InternalError, NotImplementedOperation, ServiceError
 from cloudlet.protocols import protocol_named
 from cloudlet.protocols.base import HttpRequest, HttpResponse, Protocol
-from cloudlet.services.hub import ROUTED_SERVICES, ServiceHub
+from cloudlet.services.hub import ROUTED_SERVICES, DataPlane, ServiceHub
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +50,7 @@ Handler = Callable[[RequestContext, dict[str, Any]], Awaitable[dict[str, Any]]]
 #: but public-bucket reads are not).
 ANONYMOUS_SERVICES = frozenset({"s3"})
 INTERNAL_PREFIX = "/_cloudlet/"
+DATA_PLANE_PATH_PREFIX = "/_aws/"
 
 
 class Edge:
@@ -104,6 +105,9 @@ class Edge:
         request_id = str(uuid.uuid4())
         if request.path.startswith(INTERNAL_PREFIX):
             return await self._internal(request)
+        plane = self._data_plane(request)
+        if plane is not None:
+            return await plane(request)
         scope = signing_scope(request)
         route = self.router.route(request, scope.service if scope else None)
         protocol = self._protocol(route)
@@ -138,6 +142,23 @@ class Edge:
             log.exception("internal error in %s %s", route.service, operation.name if operation else "?")
             internal = InternalError("We encountered an internal error. Please try again.")
             return protocol.serialize_error(operation, internal, request_id)
+
+    def _data_plane(self, request: HttpRequest) -> DataPlane | None:
+        """The handler of an HTTP data plane (API Gateway, function URLs) this request is for, if any.
+
+        Host form: ``{id}.{plane}.…`` (``abc123.execute-api.localhost:4566``);
+        path form for clients that cannot set a host: ``/_aws/{plane}/{id}/…``.
+        """
+        planes = self.hub.data_planes
+        if not planes:
+            return None
+        if request.path.startswith(DATA_PLANE_PATH_PREFIX):
+            name = request.path[len(DATA_PLANE_PATH_PREFIX) :].split("/", 1)[0]
+            return planes.get(name)
+        labels = request.headers.get("host", "").split(":", 1)[0].split(".")
+        if len(labels) >= 3:
+            return planes.get(labels[1])
+        return None
 
     def _protocol(self, route: Route) -> Protocol:
         protocol = self._protocols.get(route)

@@ -80,8 +80,14 @@ class ServiceRouter:
             candidates = self._by_signing_name.get(signing_service)
             if candidates:
                 name = candidates[0]
-                if len(candidates) > 1 and target_service is not None and target_service in candidates:
-                    name = target_service
+                if len(candidates) > 1:
+                    # Services sharing a signing name: DynamoDB and its Streams differ by
+                    # X-Amz-Target, API Gateway v1 and v2 by their URI prefix.
+                    by_path = self._by_path_segment.get(_first_segment(request.path))
+                    if target_service is not None and target_service in candidates:
+                        name = target_service
+                    elif by_path is not None and by_path in candidates:
+                        name = by_path
                 return Route(name, self._wire_protocol(name, request, target))
         if target_service is not None:
             return Route(target_service, "json")

@@ -17,7 +17,7 @@ import importlib
 import importlib.util
 import logging
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ from cloudlet.config import Settings
 from cloudlet.context import RequestContext
 from cloudlet.engine import Engine
 from cloudlet.errors import NotImplementedOperation
+from cloudlet.protocols.base import HttpRequest, HttpResponse
 from cloudlet.services.lambda_ import MIGRATIONS as LAMBDA_MIGRATIONS
 from cloudlet.services.lambda_ import LambdaProvider
 from cloudlet.services.logs import MIGRATIONS as LOGS_MIGRATIONS
@@ -35,12 +36,26 @@ log = logging.getLogger(__name__)
 
 #: Services whose wire protocol the edge speaks (botocore names).  A service
 #: listed here without a provider answers 501 for each of its operations.
-ROUTED_SERVICES = ("lambda", "logs", "s3", "sqs", "sns", "dynamodb", "dynamodbstreams")
+ROUTED_SERVICES = (
+    "lambda",
+    "logs",
+    "s3",
+    "sqs",
+    "sns",
+    "dynamodb",
+    "dynamodbstreams",
+    "apigateway",
+    "apigatewayv2",
+    "events",
+    "scheduler",
+)
 
 #: botocore service name → package under ``cloudlet.services`` when they differ.
 PACKAGES = {"lambda": "lambda_", "dynamodbstreams": "dynamodb"}
 
 ProviderFactory = Callable[["ServiceHub"], Any]
+#: An HTTP data plane (API Gateway's execute-api, Lambda function URLs): raw request in, response out.
+DataPlane = Callable[[HttpRequest], Awaitable[HttpResponse]]
 
 
 def provider_factory(service: str) -> ProviderFactory | None:
@@ -64,6 +79,10 @@ class ServiceHub:
         self.databases: list[Database] = []
         self.blobs = BlobStore(root / "blobs", fsync=settings.fsync)
         self.engine = Engine(root / "engine", keep_warm_s=settings.keep_warm, max_workers=settings.max_workers)
+        #: Data planes by name (``execute-api``, ``lambda-url``), registered by providers
+        #: in ``create_provider``; the edge sends ``{id}.{name}.localhost`` and
+        #: ``/_aws/{name}/{id}/…`` requests to them.
+        self.data_planes: dict[str, DataPlane] = {}
         self.logs_store = LogsStore(self.database("logs", LOGS_MIGRATIONS))
         self.providers: dict[str, Any] = {
             "logs": LogsProvider(self.logs_store),

@@ -80,3 +80,12 @@ def test_unsigned_lambda_paths_route_to_lambda_not_s3() -> None:
     request = _request("lambda", "ListFunctions", sign=False)
     assert ROUTER.route(request, None) == Route("lambda", "rest-json")
     assert ROUTER.route(HttpRequest("GET", "/2015-03-31-bucket/key"), None).service == "s3"
+
+
+def test_api_gateway_v1_and_v2_share_a_signing_name_and_split_by_path() -> None:
+    router = ServiceRouter(("apigateway", "apigatewayv2", "s3"))
+    for service, operation in (("apigateway", "GetRestApis"), ("apigatewayv2", "GetApis")):
+        model = load_service_model(service)
+        req = create_serializer("rest-json").serialize_to_request({}, model.operation_model(operation))
+        request = HttpRequest(req["method"], req["url_path"], "", {}, b"")
+        assert router.route(request, "apigateway") == Route(service, "rest-json")
