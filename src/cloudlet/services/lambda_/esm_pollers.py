@@ -528,7 +528,12 @@ class StreamRunner(Runner):
         return bool(batch)
 
     def decorate(self, record: dict[str, Any]) -> dict[str, Any]:
-        return {**record, "eventSourceARN": self.mapping.source_arn}
+        event = {**record, "eventSourceARN": self.mapping.source_arn}
+        identity = record.get("userIdentity")
+        if identity:
+            # GetRecords spells it {"Type", "PrincipalId"}; Lambda events {"type", "principalId"} (TTL deletes).
+            event["userIdentity"] = {"type": identity.get("Type"), "principalId": identity.get("PrincipalId")}
+        return event
 
     async def checkpoint(self, shard: str, record: dict[str, Any]) -> None:
         sequence = _sequence(record)
