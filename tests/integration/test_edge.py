@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import urllib.error
+import urllib.parse
 import urllib.request
 from typing import Any
 
@@ -84,3 +85,18 @@ def test_ctrl_c_stops_cleanly(start_server: Any) -> None:
     proc = start_server()
     assert proc.stop(timeout=15) == 0
     assert "Traceback" not in proc.log()
+
+
+def test_sns_confirmation_links_work_unsigned_but_other_actions_do_not(server: ServerProcess) -> None:
+    topic = make_client(server.endpoint, "sns").create_topic(Name="unsigned-links")["TopicArn"]
+    query = urllib.parse.urlencode({"Action": "ConfirmSubscription", "TopicArn": topic, "Token": "not-a-token"})
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(f"{server.endpoint}/?{query}", timeout=5)
+    body = info.value.read().decode()
+    assert info.value.code in (400, 404)  # SNS's own answer to a bad token, not an auth error
+    assert "MissingAuthenticationToken" not in body
+    query = urllib.parse.urlencode({"Action": "ListTopics"})
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(f"{server.endpoint}/?{query}", timeout=5)
+    assert info.value.code == 403
+    assert "MissingAuthenticationToken" in info.value.read().decode()

@@ -49,6 +49,8 @@ Handler = Callable[[RequestContext, dict[str, Any]], Awaitable[dict[str, Any]]]
 #: Services that AWS lets anonymous callers reach (presigned URLs are signed,
 #: but public-bucket reads are not).
 ANONYMOUS_SERVICES = frozenset({"s3"})
+#: Query actions AWS answers unsigned: the links in SNS's confirmation and notification messages.
+ANONYMOUS_ACTIONS = frozenset({("sns", "ConfirmSubscription"), ("sns", "Unsubscribe")})
 INTERNAL_PREFIX = "/_cloudlet/"
 DATA_PLANE_PATH_PREFIX = "/_aws/"
 
@@ -117,7 +119,8 @@ class Edge:
                 request,
                 self.credentials,
                 service=route.service,
-                allow_anonymous=route.service in ANONYMOUS_SERVICES,
+                allow_anonymous=route.service in ANONYMOUS_SERVICES
+                or (route.service, self.router.form_action(request)) in ANONYMOUS_ACTIONS,
             )
             request = decode_streaming_body(request, principal)
             operation, params = protocol.parse(request)

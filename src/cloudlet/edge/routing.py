@@ -91,7 +91,7 @@ class ServiceRouter:
                 return Route(name, self._wire_protocol(name, request, target))
         if target_service is not None:
             return Route(target_service, "json")
-        action = self._form_action(request)
+        action = self.form_action(request)
         if action is not None and action in self._query_actions:
             name = self._query_actions[action]
             return Route(name, "query")
@@ -102,12 +102,13 @@ class ServiceRouter:
 
     def _wire_protocol(self, name: str, request: HttpRequest, target: str | None) -> str:
         native = self._protocol[name]
-        if native == "json" and target is None and self._form_action(request) is not None:
+        if native == "json" and target is None and self.form_action(request) is not None:
             return "query"
         return native
 
     @staticmethod
-    def _form_action(request: HttpRequest) -> str | None:
+    def form_action(request: HttpRequest) -> str | None:
+        """The query protocol's ``Action`` (form body or query string), if any."""
         if request.method == "POST" and request.headers.get("content-type", "").startswith(FORM_CONTENT_TYPE):
             for key, value in parse_qsl(request.body.decode("utf-8", "replace")):
                 if key == "Action":
