@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: up test check install clean
+.PHONY: up test check install bench clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -30,5 +30,16 @@ check: $(TEST_STAMP)
 	$(BIN)/ruff check src tests
 	$(BIN)/mypy
 
+# The peers the benchmarks compare with live in their own venv: ministack pins an
+# older botocore than ours, so installing it next to Cloudlet would downgrade boto3.
+PEERS := .venv-peers
+
+$(PEERS)/bin/ministack:
+	$(PY) -m venv $(PEERS)
+	$(PEERS)/bin/pip install -q ministack
+
+bench: $(STAMP) $(PEERS)/bin/ministack
+	PATH="$(CURDIR)/$(PEERS)/bin:$$PATH" $(BIN)/cloudlet bench --quick
+
 clean:
-	rm -rf $(VENV) .cloudlet
+	rm -rf $(VENV) $(PEERS) .cloudlet

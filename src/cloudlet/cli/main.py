@@ -20,6 +20,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from cloudlet.cli.bench import bench
 from cloudlet.config import DEFAULT_HOST, DEFAULT_PORT, DEFAULT_REGION, Settings
 
 console = Console()
@@ -358,6 +359,9 @@ def ls(ctx: click.Context, as_json: bool) -> None:
             f.get("LastModified", ""),
         )
     console.print(table)
+
+
+cli.add_command(bench)
 
 
 def main() -> None:
