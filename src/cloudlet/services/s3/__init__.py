@@ -1,0 +1,10 @@
+"""Amazon S3: buckets, objects, multipart uploads, versioning, configurations, notifications.
+
+Bytes live in files (temp file, then rename), metadata in SQLite; see
+:mod:`.files` and :mod:`.schema`.  ``create_provider(hub)`` is what the hub calls.
+"""
+
+from cloudlet.services.s3.provider import S3Provider, create_provider
+from cloudlet.services.s3.schema import MIGRATIONS
+
+__all__ = ["MIGRATIONS", "S3Provider", "create_provider"]

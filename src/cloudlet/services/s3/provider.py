@@ -1,0 +1,95 @@
+"""The S3 provider: the operation mixins assembled, plus start-up recovery and background tasks."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from cloudlet.events import Outbox
+from cloudlet.services.s3.buckets import BucketsMixin
+from cloudlet.services.s3.config import ConfigMixin
+from cloudlet.services.s3.cors import CorsMixin
+from cloudlet.services.s3.extras import ExtrasMixin
+from cloudlet.services.s3.files import FileStore
+from cloudlet.services.s3.lifecycle import LifecycleMixin
+from cloudlet.services.s3.list_ops import ListingMixin
+from cloudlet.services.s3.multipart import MultipartMixin
+from cloudlet.services.s3.notifications import NotificationsMixin
+from cloudlet.storage import Database
+
+log = logging.getLogger(__name__)
+
+
+class S3Provider(
+    NotificationsMixin,
+    LifecycleMixin,
+    MultipartMixin,
+    ListingMixin,
+    ExtrasMixin,
+    ConfigMixin,
+    CorsMixin,
+    BucketsMixin,
+):
+    """Amazon S3 on SQLite metadata and plain files."""
+
+    def __init__(
+        self,
+        db: Database,
+        root: Path,
+        *,
+        hub: Any = None,
+        default_region: str = "us-east-1",
+        fsync: bool = False,
+        lifecycle_interval_s: float = 3600.0,
+        day_s: float = 86400.0,
+        retry_delays: tuple[float, ...] = (0.2, 1.0, 5.0, 30.0, 120.0),
+    ) -> None:
+        super().__init__(db, FileStore(root, fsync=fsync), default_region)
+        self.hub = hub
+        self.lifecycle_interval_s = lifecycle_interval_s
+        self.day_s = day_s
+        self.outbox = Outbox(db, self.deliver, retry_delays=retry_delays, on_give_up=self.give_up)
+
+    async def start(self) -> None:
+        await self.recover()
+        if self.outbox is not None:
+            await self.outbox.start()
+        await self.start_lifecycle()
+
+    async def stop(self) -> None:
+        await self.stop_lifecycle()
+        if self.outbox is not None:
+            await self.outbox.stop()
+
+    async def recover(self) -> None:
+        """Drop temp files of interrupted writes and blobs no committed row names."""
+        rows = await self.db.fetchall(
+            "SELECT blob FROM objects WHERE blob IS NOT NULL UNION SELECT blob FROM parts", ())
+        referenced = {r[0] for r in rows}
+        removed = await self.in_thread(self.files.sweep, referenced)
+        if removed:
+            log.info("s3: removed %d unreferenced blob files", removed)
+
+
+def _env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    try:
+        return float(raw) if raw else default
+    except ValueError:
+        return default
+
+
+def create_provider(hub: Any) -> S3Provider:
+    from cloudlet.services.s3.schema import MIGRATIONS
+
+    return S3Provider(
+        hub.database("s3", MIGRATIONS),
+        hub.root / "s3",
+        hub=hub,
+        default_region=hub.settings.region,
+        fsync=hub.settings.fsync,
+        lifecycle_interval_s=_env_float("CLOUDLET_S3_LIFECYCLE_INTERVAL", 3600.0),
+        day_s=_env_float("CLOUDLET_S3_DAY_SECONDS", 86400.0),
+    )

@@ -1,0 +1,82 @@
+"""The blob file store: atomic writes, ranged reads, async streams, start-up sweep."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import io
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from cloudlet.services.s3.files import CHUNK, BlobBody, FileStore, body_chunks
+
+
+def test_write_read_ranges_and_delete(tmp_path: Path) -> None:
+    store = FileStore(tmp_path)
+    data = bytes(range(256)) * 9000
+    blob, hasher = store.write_bytes(data, ["SHA256"])
+    assert hasher.md5.hexdigest() == hashlib.md5(data).hexdigest()
+    assert hasher.size == len(data)
+    assert store.read_bytes(blob) == data
+    assert store.read_bytes(blob, 10, 20) == data[10:21]
+    assert store.read_bytes(blob, CHUNK - 3, CHUNK + 3) == data[CHUNK - 3 : CHUNK + 4]
+    body = BlobBody(store, blob, 5, len(data) - 1)
+    assert len(body) == len(data) - 5
+    assert b"".join(body) == data[5:]
+    assert list((tmp_path / "tmp").iterdir()) == []
+    store.delete([blob, None])
+    assert not store.path(blob).exists()
+
+
+def test_concat_and_file_like_bodies(tmp_path: Path) -> None:
+    store = FileStore(tmp_path)
+    a, _ = store.write_bytes(b"a" * 10)
+    b, _ = store.write_bytes(b"b" * 5)
+    joined, hasher = store.concat([a, b], ["CRC32"])
+    assert store.read_bytes(joined) == b"a" * 10 + b"b" * 5
+    assert hasher.size == 15
+    chunks = body_chunks(io.BytesIO(b"x" * (CHUNK + 1)))
+    assert chunks is not None and [len(c) for c in chunks] == [CHUNK, 1]
+    assert body_chunks(object()) is None
+
+
+def test_async_stream_write(tmp_path: Path) -> None:
+    store = FileStore(tmp_path)
+    parts = [bytes([i]) * 70000 for i in range(20)]
+
+    async def stream() -> AsyncIterator[bytes]:
+        for part in parts:
+            await asyncio.sleep(0)
+            yield part
+
+    blob, hasher = asyncio.run(store.write_async(stream(), ["CRC32"]))
+    assert store.read_bytes(blob) == b"".join(parts)
+    assert hasher.size == sum(map(len, parts))
+
+
+def test_sweep_removes_temp_and_unreferenced(tmp_path: Path) -> None:
+    store = FileStore(tmp_path)
+    kept, _ = store.write_bytes(b"keep")
+    lost, _ = store.write_bytes(b"lost")
+    (tmp_path / "tmp" / "half-written").write_bytes(b"...")
+    assert store.sweep({kept}) == 1
+    assert store.path(kept).exists() and not store.path(lost).exists()
+    assert list((tmp_path / "tmp").iterdir()) == []
+
+
+def test_failed_async_stream_leaves_nothing(tmp_path: Path) -> None:
+    store = FileStore(tmp_path)
+
+    async def broken() -> AsyncIterator[bytes]:
+        yield b"partial data"
+        raise ConnectionResetError("client went away")
+
+    async def run() -> None:
+        try:
+            await store.write_async(broken())
+        except ConnectionResetError:
+            return
+        raise AssertionError("the stream error must propagate")
+
+    asyncio.run(run())
+    assert [p for p in tmp_path.rglob("*") if p.is_file()] == []
