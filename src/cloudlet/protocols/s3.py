@@ -180,6 +180,9 @@ class S3Protocol(RestXmlProtocol):
             writer = XmlWriter()
             writer.leaf("LocationConstraint", str(location or ""), {"xmlns": S3_NAMESPACE})
             response.body = (XML_DECLARATION + writer.text()).encode()
+        elif operation.name == "GetObject" and result.get("ContentRange"):
+            # The model has no status member for it: a ranged read is 206 Partial Content.
+            response.status = 206
         return response
 
     def serialize_error(

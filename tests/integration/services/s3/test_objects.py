@@ -76,6 +76,8 @@ def test_ranges(s3: Any, bucket: str) -> None:
     assert got["Body"].read() == body[10:20]
     assert got["ContentRange"] == "bytes 10-19/100"
     assert got["ContentLength"] == 10
+    assert got["ResponseMetadata"]["HTTPStatusCode"] == 206
+    assert s3.get_object(Bucket=bucket, Key="r")["ResponseMetadata"]["HTTPStatusCode"] == 200
     assert s3.get_object(Bucket=bucket, Key="r", Range="bytes=-5")["Body"].read() == body[-5:]
     assert s3.get_object(Bucket=bucket, Key="r", Range="bytes=95-")["Body"].read() == body[95:]
     assert s3.get_object(Bucket=bucket, Key="r", Range="bytes=90-500")["Body"].read() == body[90:]
