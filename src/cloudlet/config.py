@@ -33,6 +33,18 @@ class Settings:
     keep_warm: float = 600.0
     #: Most execution environments alive at once (``CLOUDLET_MAX_WORKERS``).
     max_workers: int = 64
+    #: Seconds between retries of a failed async invocation (``CLOUDLET_ASYNC_RETRY_DELAYS="1,2"``);
+    #: AWS waits about 60 and 120 s, far too long for local development.
+    async_retry_delays: tuple[float, ...] = (1.0, 2.0)
+    #: Concurrent executions of the account (``CLOUDLET_ACCOUNT_CONCURRENCY``; AWS's default quota 1000),
+    #: bounded in practice by ``max_workers`` and ``memory_budget_mb``.
+    account_concurrency: int = 1000
+    #: Sum of MemorySize over live execution environments, in MB; idle ones are evicted first,
+    #: then new ones are throttled (``CLOUDLET_MEMORY_BUDGET_MB``; 0 = no budget).
+    memory_budget_mb: int = 0
+    #: Give each execution environment a private ``/tmp`` mount when the server may create mount
+    #: namespaces (root); otherwise only ``TMPDIR`` is private (``CLOUDLET_PRIVATE_TMP``).
+    private_tmp: bool = True
     #: uvicorn log level (``CLOUDLET_LOG_LEVEL``).
     log_level: str = "warning"
 
@@ -69,6 +81,8 @@ def _coerce(name: str, raw: str) -> Any:
         return int(raw)
     if kind is float:
         return float(raw)
+    if kind is tuple:
+        return tuple(float(part) for part in raw.split(",") if part.strip())
     if issubclass(kind, Path):
         return Path(raw)
     return raw

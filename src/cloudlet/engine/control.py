@@ -43,14 +43,17 @@ class ZygoteClient:
         self.proc: asyncio.subprocess.Process | None = None
         self.sock: socket.socket | None = None
         self.boot_ms: float = 0.0
+        #: Whether workers can get a private ``/tmp`` mount (probed by the zygote at boot).
+        self.private_tmp = False
         self.alive = False
+        self._pid: int | None = None
         self._ids = itertools.count(1)
         self._pending: dict[int, asyncio.Future[int]] = {}
         self._exits: dict[int, asyncio.Future[int]] = {}
 
     @property
     def pid(self) -> int | None:
-        return self.proc.pid if self.proc else None
+        return self.proc.pid if self.proc else self._pid
 
     async def start(self) -> float:
         """Launch the zygote; returns its boot time in ms (preload included)."""
@@ -69,14 +72,22 @@ class ZygoteClient:
         if not line.startswith(b"READY"):
             await self.kill()
             raise ZygoteError(f"zygote failed to start (said {line!r})")
-        self.boot_ms = float(line.split()[1])
+        words = line.decode(errors="replace").split()
+        self.boot_ms = float(words[1])
+        self.private_tmp = "private_tmp=1" in words
+        await self.connect()
+        return self.boot_ms
+
+    async def connect(self, pid: int | None = None) -> None:
+        """Connect to the control socket (of the zygote just started, or of a snapshot worker ``pid``)."""
+        if pid is not None:
+            self._pid = pid
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         sock.setblocking(False)
         await asyncio.get_running_loop().sock_connect(sock, str(self.socket_path))
         self.sock = sock
         asyncio.get_running_loop().add_reader(sock.fileno(), self._on_readable)
         self.alive = True
-        return self.boot_ms
 
     def _on_readable(self) -> None:
         assert self.sock is not None
@@ -112,6 +123,10 @@ class ZygoteClient:
             if not future.done():
                 future.set_exception(ZygoteError("zygote exited"))
         self._pending.clear()
+        # Its workers die with it (parent-death signal SIGKILL); nobody will report their exits.
+        for exit_future in self._exits.values():
+            if not exit_future.done():
+                exit_future.set_result(-signal.SIGKILL)
 
     def exit_status(self, pid: int) -> asyncio.Future[int]:
         """Resolves with the exit code of worker ``pid`` (negative: killed by that signal)."""

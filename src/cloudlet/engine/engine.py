@@ -15,6 +15,15 @@ A timeout kills the worker (``Sandbox.Timedout``); a worker that dies during a
 call yields ``Runtime.ExitError``; either way the next call gets a fresh
 environment.  A background reaper (owned by ``start``/``stop``) removes
 environments idle for longer than ``keep_warm_s``.
+
+Limits, checked before a new environment is forked: the function's reserved
+concurrency, the account concurrency (``account_concurrency``, AWS's default
+1000), ``max_workers`` and the global ``memory_budget_mb`` (the sum of the
+MemorySize of every live environment); idle environments are evicted (least
+recently used first, provisioned ones last) before anything is throttled.
+``invoke(..., wait_s=…)`` queues instead of throwing (asynchronous events).
+Provisioned concurrency (``provision``) keeps N initialized environments per
+version; SnapStart versions fork from a snapshot worker (``snapstart.py``).
 """
 
 from __future__ import annotations
@@ -22,9 +31,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import math
 import shutil
 import signal
+import sys
 import tempfile
 import time
 import uuid
@@ -32,12 +43,17 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from cloudlet.engine import snapstart
 from cloudlet.engine.control import ZygoteClient, ZygoteError
 from cloudlet.engine.environment import BUSY, IDLE, STARTING, Environment
 from cloudlet.engine.pool import Pool, pool_key, unqualified_arn
 from cloudlet.engine.protocol import ProtocolError
 from cloudlet.engine.types import FunctionSpec, InvokeRequest, InvokeResult, Throttled
 
+log = logging.getLogger(__name__)
+
+#: AWS's default account concurrency quota.
+ACCOUNT_CONCURRENCY = 1000
 #: Lambda's init phase limit; the function timeout is added on top.
 INIT_TIMEOUT_S = 10.0
 #: How long to wait for output / exit codes after a worker finished or died.
@@ -61,12 +77,23 @@ def _exit_reason(code: int | None) -> str:
     return f"exit status {code}"
 
 
-def _init_start_line(spec: FunctionSpec) -> str:
+SERVER_RUNTIME = f"python{sys.version_info.major}.{sys.version_info.minor}"
+
+
+def _init_start_line(spec: FunctionSpec, phase: str = "INIT_START") -> str:
     runtime = spec.runtime.replace("python", "python:", 1) if spec.runtime.startswith("python") else spec.runtime
     return (
-        f"INIT_START Runtime Version: {runtime}.cloudlet\t"
+        f"{phase} Runtime Version: {runtime}.cloudlet\t"
         f"Runtime Version ARN: arn:aws:lambda:{spec.region}::runtime:cloudlet-{spec.runtime}"
     )
+
+
+def runtime_note(runtime: str) -> str | None:
+    """The log line saying a function's runtime runs on the server's interpreter, when they differ."""
+    if runtime == SERVER_RUNTIME:
+        return None
+    version = sys.version.split()[0]
+    return f"function runtime {runtime} runs on the server's Python {version} interpreter ({SERVER_RUNTIME})"
 
 
 class _Outcome:
@@ -84,10 +111,20 @@ class _Outcome:
 class Engine:
     """Pools of warm execution environments forked from one runtime zygote."""
 
-    def __init__(self, work_dir: Path, *, keep_warm_s: float = 300, max_workers: int = 64) -> None:
+    def __init__(self, work_dir: Path, *, keep_warm_s: float = 300, max_workers: int = 64,
+                 memory_budget_mb: int | None = None, account_concurrency: int = ACCOUNT_CONCURRENCY,
+                 private_tmp: bool = True) -> None:  # fmt: skip
         self.work_dir = Path(work_dir)
         self.keep_warm_s = keep_warm_s
         self.max_workers = max_workers
+        #: Sum of MemorySize over live environments (``None``/0: unlimited).
+        self.memory_budget_mb = memory_budget_mb or None
+        self.account_concurrency = account_concurrency
+        #: Private ``/tmp`` mounts when permitted (``sandbox``); ``False``: private ``TMPDIR`` only.
+        self.private_tmp = private_tmp
+        self._waiters: list[asyncio.Future[None]] = []
+        self._runtimes_noted: set[str] = set()
+        self._provisioners: dict[tuple[str, str, str], asyncio.Task[None]] = {}
         self._zygote: ZygoteClient | None = None
         self._zygote_lock = asyncio.Lock()
         self._pools: dict[tuple[str, str, str], Pool] = {}
@@ -96,7 +133,8 @@ class Engine:
         self._tasks: set[asyncio.Task[None]] = set()
         self._reaper: asyncio.Task[None] | None = None
         self._socket_dir: Path | None = None
-        self._counters = {"invocations": 0, "cold_starts": 0, "throttles": 0, "timeouts": 0, "crashes": 0}
+        self._counters = {"invocations": 0, "cold_starts": 0, "throttles": 0, "timeouts": 0, "crashes": 0,
+                          "evictions": 0, "restores": 0}  # fmt: skip
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -116,8 +154,11 @@ class Engine:
         return self._socket_dir / "zygote.sock"
 
     async def _start_zygote(self) -> None:
+        first = self._zygote is None
         self._zygote = ZygoteClient(self._socket_path(), self._on_exit)
         await self._zygote.start()
+        if first and self.private_tmp and not self._zygote.private_tmp:
+            log.warning("mount namespaces are not permitted: functions share the host's /tmp (TMPDIR is private)")
 
     async def _ensure_zygote(self) -> ZygoteClient:
         async with self._zygote_lock:
@@ -134,8 +175,12 @@ class Engine:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reaper
             self._reaper = None
+        for task in self._provisioners.values():
+            task.cancel()
+        self._provisioners.clear()
         for pool in self._pools.values():
             pool.close()
+            await snapstart.close(pool)
         self._pools.clear()
         envs = list(self._envs)
         for env in envs:
@@ -161,6 +206,10 @@ class Engine:
             for pool in list(self._pools.values()):
                 for env in pool.expired(now, self.keep_warm_s):
                     self._dispose(env)
+                snapshot = pool.snapshot
+                if (snapshot is not None and snapshot.ready and pool.size == 0 and not pool.provisioned
+                        and now - snapshot.last_used >= self.keep_warm_s):  # fmt: skip
+                    self._spawn(snapstart.close(pool))  # scale to zero: the snapshot goes too
 
     def _on_exit(self, pid: int, code: int) -> None:
         env = self._by_pid.get(pid)
@@ -183,8 +232,67 @@ class Engine:
 
     def _close_pool(self, key: tuple[str, str, str]) -> None:
         pool = self._pools.pop(key)
+        task = self._provisioners.pop(key, None)
+        if task is not None:
+            task.cancel()
         for env in pool.close():
             self._dispose(env)
+        if pool.snapshot is not None:
+            self._spawn(snapstart.close(pool))
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # ------------------------------------------------------------------ capacity
+
+    def _in_flight(self) -> int:
+        return sum(1 for env in self._envs if env.state in (STARTING, BUSY))
+
+    def memory_in_use_mb(self) -> int:
+        return sum(env.spec.memory_mb for env in self._envs)
+
+    def _evict_for(self, memory_mb: int) -> None:
+        """Make room for one more environment: evict idle ones (unprovisioned, least recently used first)."""
+        def over() -> bool:
+            if len(self._envs) >= self.max_workers:
+                return True
+            budget = self.memory_budget_mb
+            return budget is not None and self.memory_in_use_mb() + memory_mb > budget
+
+        while over():
+            idle = [e for e in self._envs if e.state == IDLE]
+            victim = min(idle, key=lambda e: (e.provisioned, e.last_used), default=None)
+            if victim is None:
+                raise Throttled("ConcurrentInvocationLimitExceeded")
+            self._counters["evictions"] += 1
+            self._dispose(victim)
+
+    def _wake_waiters(self) -> None:
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    async def _reserve_waiting(self, pool: Pool, spec: FunctionSpec, wait_s: float) -> Environment:
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                return self._reserve(pool, spec)
+            except Throttled:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or pool.closed:
+                    raise
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiters.append(waiter)
+            pool.queued += 1
+            try:
+                await asyncio.wait_for(waiter, remaining)
+            except TimeoutError:
+                pass
+            finally:
+                pool.queued -= 1
 
     def _reserve(self, pool: Pool, spec: FunctionSpec) -> Environment:
         if spec.reserved_concurrency is not None:
@@ -193,17 +301,16 @@ class Engine:
             )
             if in_flight >= spec.reserved_concurrency:
                 raise Throttled("ReservedFunctionConcurrentInvocationLimitExceeded")
+        if self._in_flight() >= self.account_concurrency:
+            raise Throttled("ConcurrentInvocationLimitExceeded")
         while (env := pool.take_idle()) is not None:
             if env.probe():
                 return env
             self._dispose(env)  # died while idle; its exit report has not arrived yet
-        if len(self._envs) >= self.max_workers:
-            victim = min(
-                (e for e in self._envs if e.state == IDLE), key=lambda e: e.last_used, default=None
-            )
-            if victim is None:
-                raise Throttled("ConcurrentInvocationLimitExceeded")
-            self._dispose(victim)
+        return self._new_env(pool, spec)
+
+    def _new_env(self, pool: Pool, spec: FunctionSpec) -> Environment:
+        self._evict_for(spec.memory_mb)
         env = Environment(pool.key, spec, str(self.work_dir / "tmp" / uuid.uuid4().hex))
         pool.add_starting(env)
         self._envs[env] = pool
@@ -213,27 +320,39 @@ class Engine:
         pool = self._envs.pop(env, None)
         if pool is not None:
             pool.remove(env)
+            if env.provisioned and pool.provisioned and not pool.closed:
+                self._spawn(self._top_up_soon(pool, env.spec))
         env.kill()
+        self._wake_waiters()
         task = asyncio.create_task(self._finalize(env))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
     async def _finalize(self, env: Environment) -> None:
         """After the worker is gone: reap bookkeeping, close its pipe, remove its private tmp."""
-        if env.pid is not None and self._zygote is not None:
-            with contextlib.suppress(asyncio.TimeoutError, ZygoteError):
-                await asyncio.wait_for(asyncio.shield(self._zygote.exit_status(env.pid)), OUTPUT_GRACE_S)
-            self._zygote.forget(env.pid)
-            self._by_pid.pop(env.pid, None)
+        client = env.client or self._zygote
+        if env.pid is not None and client is not None:
+            if client.alive:  # a closed snapshot's fork server reports no more exits
+                with contextlib.suppress(asyncio.TimeoutError, ZygoteError):
+                    await asyncio.wait_for(asyncio.shield(client.exit_status(env.pid)), OUTPUT_GRACE_S)
+            client.forget(env.pid)
+            if self._by_pid.get(env.pid) is env:
+                del self._by_pid[env.pid]
         env.close_pipe()
         await asyncio.to_thread(shutil.rmtree, env.tmp_dir, True)
 
     # ------------------------------------------------------------------ invoke
 
-    async def invoke(self, spec: FunctionSpec, request: InvokeRequest) -> InvokeResult:
+    async def invoke(self, spec: FunctionSpec, request: InvokeRequest, *, wait_s: float = 0.0) -> InvokeResult:
+        """Run one invocation; ``wait_s`` > 0 queues for up to that long instead of throttling at once."""
+        if spec.runtime not in self._runtimes_noted:
+            self._runtimes_noted.add(spec.runtime)
+            note = runtime_note(spec.runtime)
+            if note:
+                log.warning("%s", note)
         pool = self._pool(spec)
         try:
-            env = self._reserve(pool, spec)
+            env = await self._reserve_waiting(pool, spec, wait_s) if wait_s > 0 else self._reserve(pool, spec)
         except Throttled:
             self._counters["throttles"] += 1
             raise
@@ -245,15 +364,22 @@ class Engine:
             raise
         if not (reusable and pool.release(env)):
             self._dispose(env)
+        else:
+            self._wake_waiters()
         return result
 
     async def _run(self, env: Environment, spec: FunctionSpec, request: InvokeRequest) -> tuple[InvokeResult, bool]:
         init_lines: list[tuple[int, str]] = []
+        if env.init_lines:  # initialized ahead of this call (provisioned concurrency)
+            init_lines, env.init_lines = env.init_lines, []
         if env.state == STARTING:
             self._counters["cold_starts"] += 1
             booted_at = int(time.time() * 1000)
             failure = await self._boot(env, spec, request)
-            init_lines = [(booted_at, _init_start_line(spec)), *env.take_lines()]
+            phase = "RESTORE_START" if env.restored else "INIT_START"
+            init_lines = [(booted_at, _init_start_line(spec, phase)), *env.take_lines()]
+            if env.restored and env.init_ms is not None:
+                init_lines.append((int(time.time() * 1000), f"RESTORE_REPORT Restore Duration: {env.init_ms:.2f} ms"))
             if failure is not None:
                 return self._result(spec, env, request, init_lines, [], failure, 0.0), False
             owner = self._envs.get(env)
@@ -264,7 +390,14 @@ class Engine:
         return self._result(spec, env, request, init_lines, lines, outcome, duration_ms), not outcome.fatal
 
     def _worker_spec(self, spec: FunctionSpec, env: Environment) -> dict[str, Any]:
+        init_type = "on-demand"
+        if env.provisioned:
+            init_type = "provisioned-concurrency"
+        elif spec.snap_start and spec.version != "$LATEST":
+            init_type = "snap-start"
         return {
+            "initialization_type": init_type,
+            "private_tmp": bool(self.private_tmp and self._zygote and self._zygote.private_tmp),
             "function_name": spec.function_name,
             "version": spec.version,
             "handler": spec.handler,
@@ -288,13 +421,32 @@ class Engine:
     async def _boot(self, env: Environment, spec: FunctionSpec, request: InvokeRequest) -> _Outcome | None:
         """Fork and init a worker; an outcome describes why it failed, ``None`` means ready."""
         started = time.perf_counter()
-        try:
-            zygote = await self._ensure_zygote()
-            pid, chan, out_fd = await zygote.fork(self._worker_spec(spec, env))
-        except ZygoteError:  # it died since the last fork: start a new one, once
-            zygote = await self._ensure_zygote()
-            pid, chan, out_fd = await zygote.fork(self._worker_spec(spec, env))
+        pool = self._envs.get(env)
+        if spec.snap_start and spec.version != "$LATEST" and pool is not None:
+            client, failure = await snapstart.ensure(self, pool, spec, request, env)
+            if failure is not None:
+                return failure
+            assert client is not None
+            started = time.perf_counter()
+            try:
+                pid, chan, out_fd = await client.fork(self._worker_spec(spec, env))
+            except ZygoteError:
+                await snapstart.close(pool)
+                client, failure = await snapstart.ensure(self, pool, spec, request, env)
+                if failure is not None or client is None:
+                    return failure
+                pid, chan, out_fd = await client.fork(self._worker_spec(spec, env))
+            zygote = client
+            self._counters["restores"] += 1
+        else:
+            try:
+                zygote = await self._ensure_zygote()
+                pid, chan, out_fd = await zygote.fork(self._worker_spec(spec, env))
+            except ZygoteError:  # it died since the last fork: start a new one, once
+                zygote = await self._ensure_zygote()
+                pid, chan, out_fd = await zygote.fork(self._worker_spec(spec, env))
         self._by_pid[pid] = env
+        env.client = zygote
         env.exited = zygote.exit_status(pid)
         await env.attach(pid, chan, out_fd)
         timeout = INIT_TIMEOUT_S + spec.timeout_s
@@ -313,6 +465,7 @@ class Engine:
         if header.get("type") == "init_error":
             error = json.loads(body)
             return _Outcome(body, error=True, fatal=True, status=f"error\tError Type: {error.get('errorType')}")
+        env.restored = bool(header.get("restored"))
         return None
 
     async def _call(self, env: Environment, spec: FunctionSpec, request: InvokeRequest) -> tuple[_Outcome, float]:
@@ -354,9 +507,10 @@ class Engine:
     async def _crash_outcome(self, env: Environment, request: InvokeRequest) -> _Outcome:
         self._counters["crashes"] += 1
         code = env.exit_code
-        if code is None and env.pid is not None and self._zygote is not None:
+        client = env.client or self._zygote
+        if code is None and env.pid is not None and client is not None:
             with contextlib.suppress(asyncio.TimeoutError, ZygoteError):
-                code = await asyncio.wait_for(asyncio.shield(self._zygote.exit_status(env.pid)), OUTPUT_GRACE_S)
+                code = await asyncio.wait_for(asyncio.shield(client.exit_status(env.pid)), OUTPUT_GRACE_S)
         env.kill()
         await env.wait_output(None, OUTPUT_GRACE_S)
         message = f"RequestId: {request.request_id} Error: Runtime exited with error: {_exit_reason(code)}"
@@ -368,6 +522,8 @@ class Engine:
                 init_lines: list[tuple[int, str]], lines: list[tuple[int, str]],
                 outcome: _Outcome, duration_ms: float) -> InvokeResult:  # fmt: skip
         init_ms = None
+        if env.provisioned:
+            env.init_reported = True  # initialized ahead of time: no Init Duration, as on AWS
         if not env.init_reported and env.init_ms is not None:
             init_ms, env.init_reported = env.init_ms, True
         rid = request.request_id
@@ -386,7 +542,9 @@ class Engine:
             f"REPORT RequestId: {rid}\tDuration: {duration_ms:.2f} ms\tBilled Duration: {billed} ms\t"
             f"Memory Size: {spec.memory_mb} MB\tMax Memory Used: {used_mb} MB"
         )
-        if init_ms is not None:
+        if init_ms is not None and env.restored:
+            report += f"\tRestore Duration: {init_ms:.2f} ms\tBilled Restore Duration: {math.ceil(init_ms)} ms"
+        elif init_ms is not None:
             report += f"\tInit Duration: {init_ms:.2f} ms"
         if outcome.status:
             report += f"\tStatus: {outcome.status}"
@@ -415,9 +573,97 @@ class Engine:
             if arn == prefix or (arn.startswith(prefix) and (prefix.endswith(":") or arn[len(prefix)] == ":")):
                 self._close_pool(key)
 
+    # ------------------------------------------------------------------ provisioned concurrency, SnapStart
+
+    async def provision(self, spec: FunctionSpec, count: int) -> None:
+        """Keep ``count`` initialized environments of this version; 0 hands them back to the reaper."""
+        pool = self._pool(spec)
+        pool.provisioned = max(0, count)
+        pool.provision_error = None
+        kept = 0
+        for env in [*pool.busy, *pool.idle]:
+            if env.provisioned:
+                kept += 1
+                env.provisioned = kept <= pool.provisioned
+        if pool.provisioned == 0:
+            task = self._provisioners.pop(pool.key, None)
+            if task is not None:
+                task.cancel()
+            return
+        self._start_provisioner(pool, spec)
+
+    def provisioned_status(self, spec: FunctionSpec) -> tuple[int, int, str | None]:
+        """``(requested, ready, error)`` of this version's provisioned concurrency."""
+        pool = self._pools.get(pool_key(spec))
+        if pool is None:
+            return 0, 0, None
+        stats = pool.statistics()
+        return stats.provisioned, stats.provisioned_ready, pool.provision_error
+
+    async def prepare(self, spec: FunctionSpec) -> str | None:
+        """Create the SnapStart snapshot of a published version now; returns an error message or ``None``."""
+        if not spec.snap_start or spec.version == "$LATEST":
+            return None
+        pool = self._pool(spec)
+        request = InvokeRequest(request_id=str(uuid.uuid4()), payload=b"", invoked_function_arn=spec.function_arn)
+        _, failure = await snapstart.ensure(self, pool, spec, request, None)
+        return None if failure is None else failure.payload.decode(errors="replace")
+
+    def _start_provisioner(self, pool: Pool, spec: FunctionSpec) -> None:
+        task = self._provisioners.get(pool.key)
+        if task is None or task.done():
+            self._provisioners[pool.key] = asyncio.create_task(self._provision_loop(pool, spec))
+
+    async def _top_up_soon(self, pool: Pool, spec: FunctionSpec) -> None:
+        await asyncio.sleep(0)
+        if not pool.closed and pool.provisioned and self._pools.get(pool.key) is pool:
+            self._start_provisioner(pool, spec)
+
+    async def _provision_loop(self, pool: Pool, spec: FunctionSpec) -> None:
+        while not pool.closed and pool.provisioned:
+            have = sum(1 for e in (*pool.idle, *pool.busy) if e.provisioned and e.alive)
+            missing = pool.provisioned - have
+            if missing <= 0:
+                return
+            for env in [e for e in pool.idle if not e.provisioned][:missing]:  # already initialized: adopt
+                env.provisioned = True
+                missing -= 1
+            envs: list[Environment] = []
+            for _ in range(missing):
+                try:
+                    envs.append(self._new_env(pool, spec))
+                except Throttled:
+                    break
+            for env in envs:
+                env.provisioned = True
+            request = InvokeRequest(request_id="provisioned", payload=b"", invoked_function_arn=spec.function_arn)
+            booted_at = int(time.time() * 1000)
+            failures = await asyncio.gather(*(self._boot(env, spec, request) for env in envs), return_exceptions=True)
+            for env, failure in zip(envs, failures, strict=True):
+                if failure is None:
+                    phase = "RESTORE_START" if env.restored else "INIT_START"
+                    env.init_lines = [(booted_at, _init_start_line(spec, phase)), *env.take_lines()]
+                    env.init_reported = True
+                    if not pool.release(env):
+                        self._dispose(env)
+                else:
+                    env.provisioned = False
+                    if isinstance(failure, _Outcome):
+                        pool.provision_error = failure.payload.decode(errors="replace")
+                    self._dispose(env)
+            self._wake_waiters()
+            if pool.provision_error is not None:
+                return
+            if len(envs) < missing:
+                await asyncio.sleep(1.0)  # out of capacity: try again shortly
+
     def statistics(self) -> dict[str, Any]:
         states = [env.state for env in self._envs]
         return {
+            "memory_in_use_mb": self.memory_in_use_mb(),
+            "memory_budget_mb": self.memory_budget_mb,
+            "account_concurrency": self.account_concurrency,
+            "stray_lines": sum(env.stray_lines for env in self._envs),
             "zygote_pid": self._zygote.pid if self._zygote else None,
             "zygote_boot_ms": self._zygote.boot_ms if self._zygote else None,
             "workers": len(states),

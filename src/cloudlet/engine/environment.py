@@ -2,8 +2,13 @@
 
 An ``Environment`` owns the engine's ends of the worker's frame socket and log
 pipe.  Every line the worker writes to stdout/stderr is time-stamped on
-arrival and collected; the worker's end marker (``runtime.py``) says the lines
-of one phase (init or an invocation) are complete.  Killing an environment
+arrival and collected; the worker's begin and end markers (``runtime.py``)
+delimit the lines of one phase (init or an invocation), so a line printed
+between invocations (a leaked thread) is dropped, never given to the next
+request.  A line is cut at 256 KB and a phase keeps at most 4 MB of output;
+the rest is read and discarded (counted in a ``[cloudlet] log output
+truncated`` line), so a handler printing megabytes neither blocks on a full
+pipe nor grows the server's memory.  Killing an environment
 kills its whole process group (the worker is a session leader), so
 subprocesses a handler started die with it.
 """
@@ -34,16 +39,47 @@ def log_stream_name(version: str) -> str:
     return f"{time.strftime('%Y/%m/%d', time.gmtime())}/[{version}]{uuid.uuid4().hex}"
 
 
+#: A log line longer than this is cut (CloudWatch Logs takes events up to 256 KB).
+MAX_LINE_BYTES = 256 * 1024
+#: Output kept per phase (init or one invocation); the rest is counted and dropped, never buffered.
+MAX_PHASE_LOG_BYTES = 4 * 1024 * 1024
+_MARKER_HEAD = b"\x1ecloudlet-end-"
+
+
 class _OutputReader(asyncio.Protocol):
+    """Splits the worker's output into lines without ever holding more than one capped line."""
+
     def __init__(self, env: Environment) -> None:
         self.env = env
         self.partial = b""
+        self.skipping = False  # inside an over-long line: discard up to its newline
 
     def data_received(self, data: bytes) -> None:
-        self.partial += data
-        *lines, self.partial = self.partial.split(b"\n")
-        for raw in lines:
-            self.env._on_line(raw.decode("utf-8", errors="replace"))
+        while data:
+            if self.skipping:
+                newline = data.find(b"\n")
+                marker = data.find(_MARKER_HEAD)
+                if marker != -1 and (newline == -1 or marker < newline):
+                    self.skipping, data = False, data[marker:]  # never lose a marker
+                    continue
+                if newline == -1:
+                    self.env._count_dropped(len(data))
+                    return
+                self.env._count_dropped(newline)
+                self.skipping, data = False, data[newline + 1 :]
+                continue
+            self.partial += data
+            data = b""
+            *lines, self.partial = self.partial.split(b"\n")
+            for raw in lines:
+                if len(raw) > MAX_LINE_BYTES and _MARKER_HEAD not in raw:
+                    self.env._count_dropped(len(raw) - MAX_LINE_BYTES)
+                    raw = raw[:MAX_LINE_BYTES]
+                self.env._on_line(raw.decode("utf-8", errors="replace" if len(raw) < MAX_LINE_BYTES else "ignore"))
+            if len(self.partial) > MAX_LINE_BYTES and _MARKER_HEAD not in self.partial:
+                self.env._on_line(self.partial[:MAX_LINE_BYTES].decode("utf-8", errors="ignore"))
+                self.env._count_dropped(len(self.partial) - MAX_LINE_BYTES)
+                self.partial, self.skipping = b"", True
 
     def eof_received(self) -> bool | None:
         if self.partial:
@@ -71,6 +107,14 @@ class Environment:
         self.init_reported = False
         self.maxrss_kb = 0
         self.exit_code: int | None = None
+        #: Kept initialized for provisioned concurrency (not reaped, init not reported).
+        self.provisioned = False
+        #: Init log of an environment initialized ahead of its first call (written before that call's START).
+        self.init_lines: list[tuple[int, str]] = []
+        #: Forked from a SnapStart snapshot: its "init" was a restore.
+        self.restored = False
+        #: The fork server (zygote or snapshot worker) that reports this worker's exit.
+        self.client: Any = None
         self.output_closed = asyncio.Event()
         #: Resolves with the exit code the zygote reports for this worker.
         self.exited: asyncio.Future[int] | None = None
@@ -80,6 +124,13 @@ class Environment:
         self._pipe: asyncio.ReadTransport | None = None
         self._lines: list[tuple[int, str]] = []
         self._marks: dict[str, asyncio.Event] = {}
+        #: Output belongs to a phase (init, or an invocation between its begin and end markers);
+        #: anything printed between phases (a leaked thread) is dropped, never given to the next call.
+        self._accepting = True
+        self._phase_bytes = 0
+        self._phase_dropped = 0
+        #: Lines dropped because they were printed between invocations.
+        self.stray_lines = 0
 
     # ------------------------------------------------------------------ output
 
@@ -90,12 +141,28 @@ class Environment:
                 self._add(prefix)
             elif self._lines and self._lines[-1][1] == "":
                 self._lines.pop()  # the newline the worker wrote before its marker
+            if tag == "begin":
+                self._accepting, self._phase_bytes, self._phase_dropped = True, 0, 0
+                return
+            self._accepting = False
             self._mark(tag).set()
             return
         self._add(line)
 
     def _add(self, line: str) -> None:
+        if not self._accepting:
+            self.stray_lines += 1
+            return
+        size = len(line) + 1
+        if self._phase_bytes + size > MAX_PHASE_LOG_BYTES:
+            self._phase_dropped += size
+            return
+        self._phase_bytes += size
         self._lines.append((int(time.time() * 1000), line.replace("\r", "\n")))
+
+    def _count_dropped(self, size: int) -> None:
+        if self._accepting:
+            self._phase_dropped += size
 
     def _mark(self, tag: str) -> asyncio.Event:
         event = self._marks.get(tag)
@@ -105,6 +172,13 @@ class Environment:
 
     def take_lines(self) -> list[tuple[int, str]]:
         lines, self._lines = self._lines, []
+        if self._phase_dropped:
+            lines.append(
+                (int(time.time() * 1000),
+                 f"[cloudlet] log output truncated: {self._phase_dropped} bytes dropped "
+                 f"(limits: {MAX_LINE_BYTES} bytes per line, {MAX_PHASE_LOG_BYTES} bytes per invocation)")
+            )  # fmt: skip
+        self._phase_bytes = self._phase_dropped = 0
         return lines
 
     async def wait_output(self, tag: str | None, timeout: float) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from cloudlet.engine.environment import BUSY, DEAD, IDLE, STARTING, Environment
 from cloudlet.engine.types import FunctionSpec
@@ -35,6 +36,13 @@ class PoolStatistics:
     idle: int
     busy: int
     starting: int
+    #: Invocations waiting for an environment (asynchronous events wait; sync calls are throttled).
+    queued: int
+    #: Provisioned concurrency requested / environments initialized for it.
+    provisioned: int
+    provisioned_ready: int
+    #: SnapStart snapshot worker state: ``None`` (not SnapStart), ``"creating"``, ``"ready"``.
+    snapshot: str | None
 
 
 class Pool:
@@ -45,6 +53,13 @@ class Pool:
         self.busy: set[Environment] = set()
         self.starting: set[Environment] = set()
         self.closed = False
+        self.queued = 0
+        #: Provisioned concurrency requested for this version.
+        self.provisioned = 0
+        #: Why provisioning failed (the init error), ``None`` while it is fine.
+        self.provision_error: str | None = None
+        #: SnapStart snapshot of this version (owned by the engine).
+        self.snapshot: Any = None
 
     @property
     def in_flight(self) -> int:
@@ -90,8 +105,8 @@ class Pool:
             self.idle.remove(env)
 
     def expired(self, now: float, keep_warm_s: float) -> list[Environment]:
-        """Remove and return idle environments unused for ``keep_warm_s`` (or dead)."""
-        keep = [e for e in self.idle if e.alive and now - e.last_used < keep_warm_s]
+        """Remove and return idle environments unused for ``keep_warm_s`` (or dead); provisioned ones stay."""
+        keep = [e for e in self.idle if e.alive and (e.provisioned or now - e.last_used < keep_warm_s)]
         gone = [e for e in self.idle if e not in keep]
         self.idle = keep
         return gone
@@ -107,7 +122,12 @@ class Pool:
 
     def statistics(self) -> PoolStatistics:
         arn, version, revision = self.key
-        return PoolStatistics(arn, version, revision, len(self.idle), len(self.busy), len(self.starting))
+        ready = sum(1 for e in (*self.idle, *self.busy) if e.provisioned and e.alive)
+        snapshot = None if self.snapshot is None else ("ready" if self.snapshot.ready else "creating")
+        return PoolStatistics(
+            arn, version, revision, len(self.idle), len(self.busy), len(self.starting), self.queued,
+            self.provisioned, ready, snapshot,
+        )  # fmt: skip
 
 
 __all__ = ["DEAD", "Pool", "PoolKey", "PoolStatistics", "pool_key", "unqualified_arn"]

@@ -2,17 +2,21 @@
 
 ``run_worker`` is called in the child right after the zygote forked it and
 never returns.  It turns the zygote's copy-on-write image into a Lambda
-sandbox: own session, Lambda's environment variables, a private ``TMPDIR``,
-the code and layer directories on ``sys.path``, stdout/stderr on the engine's
-log pipe, a memory limit.  Then it imports the handler module once (init)
-and serves invocations one at a time over its frame socket (``protocol``).
+sandbox: own session, Lambda's environment variables, a private ``/tmp``
+(mount namespace) or at least ``TMPDIR``, the code and layer directories on
+``sys.path``, stdout/stderr on the engine's log pipe, a memory limit (see
+``sandbox``).  Then it imports the handler module once (init) and serves
+invocations one at a time over its frame socket (``protocol``).  With
+SnapStart the initialized worker instead becomes a fork server
+(``zygote.Zygote``) whose children run the ``snapshot_restore_py``
+after-restore hooks and serve (``restore_worker``).
 
 Faults use the runtime's namespaced error types (``Runtime.ImportModuleError``,
 ``Runtime.HandlerNotFound`` …) and one payload shape:
 ``{"errorMessage", "errorType", "requestId", "stackTrace": [str, …]}``.
-After every invocation the worker writes an end marker on stdout, so the
-engine knows every line printed during the call has arrived before it
-writes ``END``/``REPORT``.
+When an invocation arrives the worker writes a begin marker on stdout, and
+after it an end marker, so the engine knows which lines belong to the call
+and that every one of them has arrived before it writes ``END``/``REPORT``.
 """
 
 from __future__ import annotations
@@ -25,7 +29,6 @@ import io
 import json
 import logging
 import os
-import resource
 import signal
 import socket
 import sys
@@ -36,13 +39,11 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any, NoReturn
 
+from cloudlet.engine import sandbox, snapshot_restore
 from cloudlet.engine.protocol import recv_frame, send_frame
 
 #: Packages the zygote preloads; a function that bundles its own copy gets its copy.
 PRELOADED_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six")
-#: Address space the interpreter itself needs beyond the function's MemorySize
-#: (thread stacks, allocator slack); below it the limit would break boto3, not the handler.
-MEMORY_MARGIN_MB = 256
 #: Exit status of a worker that ran out of memory (the engine reports ``Runtime.OutOfMemory``).
 EXIT_OUT_OF_MEMORY = 137
 #: An unused boto3 session built by the zygote; becomes ``boto3.DEFAULT_SESSION`` in each worker.
@@ -199,7 +200,7 @@ def _redirect_output(out_fd: int) -> None:
         setattr(sys, f"__{name}__", stream)
 
 
-def _function_environment(spec: dict[str, Any]) -> dict[str, str]:
+def _function_environment(spec: dict[str, Any], tmp_dir: str) -> dict[str, str]:
     version = sys.version_info
     runtime = spec.get("runtime") or f"python{version.major}.{version.minor}"
     code_dir = spec["code_dir"]
@@ -225,33 +226,21 @@ def _function_environment(spec: dict[str, Any]) -> dict[str, str]:
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec["memory_mb"]),
             "AWS_LAMBDA_LOG_GROUP_NAME": spec["log_group"],
             "AWS_LAMBDA_LOG_STREAM_NAME": spec["log_stream"],
-            "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+            "AWS_LAMBDA_INITIALIZATION_TYPE": spec.get("initialization_type") or "on-demand",
             "AWS_ACCESS_KEY_ID": spec["access_key_id"],
             "AWS_SECRET_ACCESS_KEY": spec["secret_access_key"],
             "LAMBDA_TASK_ROOT": code_dir,
             "LAMBDA_RUNTIME_DIR": os.path.dirname(os.path.abspath(__file__)),
             "TZ": ":UTC",
-            "TMPDIR": spec["tmp_dir"],
-            "TEMP": spec["tmp_dir"],
-            "TMP": spec["tmp_dir"],
+            "TMPDIR": tmp_dir,
+            "TEMP": tmp_dir,
+            "TMP": tmp_dir,
         }
     )
     if spec.get("endpoint_url"):
         env["AWS_ENDPOINT_URL"] = spec["endpoint_url"]
     env.pop("AWS_SESSION_TOKEN", None)
     return env
-
-
-def _set_memory_limit(memory_mb: int) -> None:
-    """Cap the data segment at what the interpreter uses now + MemorySize + a margin."""
-    try:
-        with open("/proc/self/status") as status:
-            data_kb = next(int(line.split()[1]) for line in status if line.startswith("VmData:"))
-    except (OSError, StopIteration, ValueError):
-        return
-    limit = data_kb * 1024 + (memory_mb + MEMORY_MARGIN_MB) * 1024 * 1024
-    with contextlib.suppress(ValueError, OSError):
-        resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
 
 
 def _set_sys_path(code_dir: str, layer_dirs: list[str]) -> None:
@@ -373,6 +362,7 @@ def _invoke(handler: Callable[[Any, Any], Any], header: dict[str, Any], body: by
 
 
 def _serve(chan: socket.socket, handler: Callable[[Any, Any], Any], marker: str, request_ids: _RequestIdFilter) -> NoReturn:
+    begin = f"{marker}begin\n".encode()
     while True:
         try:
             header, body = recv_frame(chan)
@@ -380,6 +370,7 @@ def _serve(chan: socket.socket, handler: Callable[[Any, Any], Any], marker: str,
             os._exit(0)
         if header.get("type") != "invoke":
             os._exit(2)
+        os.write(1, begin)  # output from here on belongs to this invocation
         request_id = header["request_id"]
         request_ids.request_id = request_id
         if header.get("trace_id"):
@@ -397,48 +388,152 @@ def _serve(chan: socket.socket, handler: Callable[[Any, Any], Any], marker: str,
                     "errorType": "Runtime.OutOfMemory",
                 }
             ).encode()
-        sys.stdout.flush()
-        sys.stderr.flush()
+        with contextlib.suppress(OSError, ValueError):
+            sys.stdout.flush()
+            sys.stderr.flush()
         os.write(1, f"\n{marker}{request_id}\n".encode())
-        maxrss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        send_frame(chan, {"type": "result", "ok": ok, "maxrss_kb": maxrss_kb, "fatal": fatal}, result)
+        header = {"type": "result", "ok": ok, "maxrss_kb": sandbox.peak_rss_kb(), "fatal": fatal}
+        send_frame(chan, header, result)
         if fatal:
             os._exit(EXIT_OUT_OF_MEMORY)
 
 
+#: Whether this process runs with a private ``/tmp`` (a snapshot worker's children re-cover it).
+_PRIVATE_TMP = False
+
+
+def _enter(spec: dict[str, Any], chan_fd: int, out_fd: int) -> socket.socket:
+    """Common start of a worker: own session, clean signals, output on the engine's pipe."""
+    os.setsid()
+    _set_parent_death_signal()
+    _reset_signals()
+    _redirect_output(out_fd)
+    os.set_inheritable(chan_fd, False)  # subprocesses of the handler must not hold it
+    return socket.socket(fileno=chan_fd)
+
+
+def _isolate_tmp(spec: dict[str, Any], *, restored: bool = False) -> str:
+    """Create the environment's tmp dir and make it its private ``/tmp`` (see ``sandbox``); returns ``TMPDIR``."""
+    global _PRIVATE_TMP
+    tmp_dir = spec["tmp_dir"]
+    if restored and _PRIVATE_TMP:  # forked by a snapshot worker: the real path is covered, use the stash
+        tmp_dir = os.path.join(sandbox.STASH, os.path.basename(tmp_dir))
+    elif restored:
+        os.makedirs(tmp_dir, exist_ok=True)
+        return tmp_dir
+    os.makedirs(tmp_dir, exist_ok=True)
+    if not spec.get("private_tmp"):
+        return tmp_dir
+    keep = sandbox.paths_to_keep([spec["code_dir"], *spec["layer_dirs"], sandbox.tmp_top(spec["tmp_dir"])])
+    stash = os.path.dirname(tmp_dir) if spec.get("snapshot") else None
+    try:
+        _PRIVATE_TMP = sandbox.private_tmp(tmp_dir, keep, stash)
+    except OSError as exc:
+        print(f"cloudlet: private /tmp unavailable ({exc}); using TMPDIR only", file=sys.stderr)
+        _PRIVATE_TMP = False
+    return "/tmp" if _PRIVATE_TMP else tmp_dir
+
+
+def _setup(spec: dict[str, Any], *, hard_limit: bool = True) -> _RequestIdFilter:
+    tmp_dir = _isolate_tmp(spec)
+    env = _function_environment(spec, tmp_dir)
+    os.environ.clear()
+    os.environ.update(env)
+    os.chdir(spec["code_dir"])
+    _set_sys_path(spec["code_dir"], list(spec["layer_dirs"]))
+    _reset_sdk_state()
+    sys.modules["snapshot_restore_py"] = snapshot_restore
+    request_ids = _RequestIdFilter()
+    _install_logging(request_ids)
+    sandbox.limit_memory(int(spec["memory_mb"]), hard=hard_limit)
+    if hard_limit:  # a snapshot worker keeps them: the environments it forks still need to mount /tmp
+        sandbox.drop_capabilities()
+    return request_ids
+
+
+def _init_failed(chan: socket.socket, marker: str, exc: BaseException) -> NoReturn:
+    payload = error_payload(exc, None)
+    _log_error(payload)
+    sys.stdout.flush()
+    os.write(1, f"\n{marker}init\n".encode())
+    send_frame(chan, {"type": "init_error", "pid": os.getpid()}, json.dumps(payload).encode())
+    os._exit(1)
+
+
 def run_worker(spec: dict[str, Any], chan_fd: int, out_fd: int) -> NoReturn:
-    """Become the execution environment described by ``spec``; never returns."""
+    """Become the execution environment described by ``spec``; never returns.
+
+    With ``spec["snapshot"]`` (SnapStart) the worker runs init and the
+    before-snapshot hooks, reports ready and then serves as a fork parent (a
+    zygote on ``spec["snapshot"]``) whose children are restored environments.
+    """
     try:
         started = time.perf_counter()
-        os.setsid()
-        _set_parent_death_signal()
-        _reset_signals()
-        _redirect_output(out_fd)
-        os.set_inheritable(chan_fd, False)  # subprocesses of the handler must not hold it
-        chan = socket.socket(fileno=chan_fd)
-        env = _function_environment(spec)
-        os.makedirs(spec["tmp_dir"], exist_ok=True)
-        os.environ.clear()
-        os.environ.update(env)
-        os.chdir(spec["code_dir"])
-        _set_sys_path(spec["code_dir"], list(spec["layer_dirs"]))
-        _reset_sdk_state()
-        request_ids = _RequestIdFilter()
-        _install_logging(request_ids)
-        _set_memory_limit(int(spec["memory_mb"]))
+        chan = _enter(spec, chan_fd, out_fd)
+        snapshot = spec.get("snapshot")
+        server = None
+        if snapshot:  # bind the fork server's socket while its path (maybe under /tmp) is still visible
+            from cloudlet.engine.zygote import Zygote
+
+            server = Zygote(snapshot)
+        request_ids = _setup(spec, hard_limit=not snapshot)
     except BaseException:
         traceback.print_exc()
         os._exit(70)
     try:
         handler = load_handler(spec["handler"])
+        if snapshot:
+            try:
+                snapshot_restore.run_before_snapshot()
+            except Exception as exc:
+                raise FaultError("Runtime.BeforeSnapshotError", f"before-snapshot hook failed: {exc!r}") from exc
     except BaseException as exc:
-        payload = error_payload(exc, None)
-        _log_error(payload)
-        sys.stdout.flush()
-        os.write(1, f"\n{spec['marker']}init\n".encode())
-        send_frame(chan, {"type": "init_error", "pid": os.getpid()}, json.dumps(payload).encode())
-        os._exit(1)
+        _init_failed(chan, spec["marker"], exc)
     init_ms = (time.perf_counter() - started) * 1000
+    with contextlib.suppress(OSError, ValueError):
+        sys.stdout.flush()
+        sys.stderr.flush()
     os.write(1, f"\n{spec['marker']}init\n".encode())
+    if server is None:
+        send_frame(chan, {"type": "ready", "pid": os.getpid(), "init_ms": init_ms})
+        _serve(chan, handler, spec["marker"], request_ids)
+    _become_snapshot(server, chan, handler, init_ms)
+
+
+def _become_snapshot(zygote: Any, chan: socket.socket, handler: Callable[[Any, Any], Any],
+                     init_ms: float) -> NoReturn:  # fmt: skip
+    def restore(child: dict[str, Any], chan_fd: int, out_fd: int) -> NoReturn:
+        restore_worker(child, chan_fd, out_fd, handler)
+
+    zygote.worker = restore
     send_frame(chan, {"type": "ready", "pid": os.getpid(), "init_ms": init_ms})
+    zygote.keep.append(chan)
+    zygote.serve()
+    os._exit(0)
+
+
+def restore_worker(spec: dict[str, Any], chan_fd: int, out_fd: int, handler: Callable[[Any, Any], Any]) -> NoReturn:
+    """A SnapStart environment: forked from an initialized snapshot worker, restored, then serving."""
+    try:
+        started = time.perf_counter()
+        chan = _enter(spec, chan_fd, out_fd)
+        tmp_dir = _isolate_tmp(spec, restored=True)
+        os.environ.update(_function_environment(spec, tmp_dir))
+        tempfile.tempdir = None
+        request_ids = _RequestIdFilter()
+        _install_logging(request_ids)
+        sandbox.limit_memory(int(spec["memory_mb"]))
+        sandbox.drop_capabilities()
+    except BaseException:
+        traceback.print_exc()
+        os._exit(70)
+    try:
+        snapshot_restore.run_after_restore()
+    except BaseException as exc:
+        _init_failed(chan, spec["marker"], FaultError("Runtime.AfterRestoreError", f"after-restore hook failed: {exc!r}"))
+    restore_ms = (time.perf_counter() - started) * 1000
+    with contextlib.suppress(OSError, ValueError):
+        sys.stdout.flush()
+    os.write(1, f"\n{spec['marker']}init\n".encode())
+    send_frame(chan, {"type": "ready", "pid": os.getpid(), "init_ms": restore_ms, "restored": True})
     _serve(chan, handler, spec["marker"], request_ids)

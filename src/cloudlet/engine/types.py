@@ -45,6 +45,8 @@ class FunctionSpec:
     log_group: str = ""
     #: ``None`` = unreserved; ``0`` blocks every invoke.
     reserved_concurrency: int | None = None
+    #: SnapStart: environments fork from a snapshot worker that already ran init (published versions).
+    snap_start: bool = False
 
     def __hash__(self) -> int:  # environment is a dict; identity of a spec is its ARN + revision
         return hash((self.function_arn, self.version, self.revision))

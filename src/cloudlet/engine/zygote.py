@@ -6,6 +6,7 @@ loaded, the stdlib modules handlers use), freezes the heap for copy-on-write
 sharing, prints ``READY <boot ms>`` and then serves its control socket
 (``SOCK_SEQPACKET``, one JSON object per packet, protocol in ``protocol.py``):
 
+    zygote → engine  READY <boot ms> private_tmp=<0|1>   (on stdout, once)
     engine → zygote  {"op": "fork", "id", "spec"} + fds [worker socket, log pipe]
     zygote → engine  {"type": "forked", "id", "pid"}
                      {"type": "exit", "pid", "code"}      code < 0: killed by signal -code
@@ -27,6 +28,7 @@ import signal
 import socket
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 from cloudlet.engine.protocol import decode_packet, encode_packet
@@ -130,8 +132,17 @@ def _set_parent_death_signal() -> None:
 
 
 class Zygote:
-    def __init__(self, path: str) -> None:
+    """Fork server on a control socket; ``worker(spec, chan_fd, out_fd)`` is what each child becomes.
+
+    The runtime zygote's children are fresh environments (``runtime.run_worker``);
+    a SnapStart snapshot worker runs the same server with ``runtime.restore_worker``.
+    """
+
+    def __init__(self, path: str, worker: Callable[[dict[str, Any], int, int], Any] | None = None) -> None:
         self.path = path
+        self.worker = worker
+        #: Sockets of the serving process that its children must not inherit.
+        self.keep: list[socket.socket] = []
         self.children: set[int] = set()
         self.conn: socket.socket | None = None
         self.selector = selectors.DefaultSelector()
@@ -239,6 +250,10 @@ class Zygote:
                 self.conn.close()
             os.close(self.wake_r)
             os.close(self.wake_w)
+            for sock in self.keep:
+                sock.close()
+            if self.worker is not None:
+                self.worker(spec, chan_fd, out_fd)
             from cloudlet.engine.runtime import run_worker
 
             run_worker(spec, chan_fd, out_fd)
@@ -253,9 +268,12 @@ def main(argv: list[str]) -> None:
         raise SystemExit(2)
     _set_parent_death_signal()
     preload()
+    from cloudlet.engine.sandbox import namespaces_supported
+
+    private_tmp = int(namespaces_supported())
     zygote = Zygote(argv[0])
     boot_ms = (time.perf_counter() - started) * 1000
-    sys.stdout.write(f"READY {boot_ms:.1f}\n")
+    sys.stdout.write(f"READY {boot_ms:.1f} private_tmp={private_tmp}\n")
     sys.stdout.flush()
     os.dup2(2, 1)  # nobody reads the ready pipe any more
     zygote.serve()

@@ -23,6 +23,7 @@ from typing import Any
 
 from cloudlet.config import Settings
 from cloudlet.context import RequestContext
+from cloudlet.edge.credentials import CredentialStore
 from cloudlet.engine import Engine
 from cloudlet.errors import NotImplementedOperation
 from cloudlet.protocols.base import HttpRequest, HttpResponse
@@ -78,7 +79,14 @@ class ServiceHub:
         self.root = root
         self.databases: list[Database] = []
         self.blobs = BlobStore(root / "blobs", fsync=settings.fsync)
-        self.engine = Engine(root / "engine", keep_warm_s=settings.keep_warm, max_workers=settings.max_workers)
+        self.engine = Engine(
+            root / "engine",
+            keep_warm_s=settings.keep_warm,
+            max_workers=settings.max_workers,
+            memory_budget_mb=settings.memory_budget_mb or None,
+            account_concurrency=settings.account_concurrency,
+            private_tmp=settings.private_tmp,
+        )
         #: Data planes by name (``execute-api``, ``lambda-url``), registered by providers
         #: in ``create_provider``; the edge sends ``{id}.{name}.localhost`` and
         #: ``/_aws/{name}/{id}/…`` requests to them.
@@ -86,8 +94,19 @@ class ServiceHub:
         self.logs_store = LogsStore(self.database("logs", LOGS_MIGRATIONS))
         self.providers: dict[str, Any] = {
             "logs": LogsProvider(self.logs_store),
-            "lambda": LambdaProvider(self.database("lambda", LAMBDA_MIGRATIONS), self.blobs, self.engine, self.logs_store),
+            "lambda": LambdaProvider(
+                self.database("lambda", LAMBDA_MIGRATIONS),
+                self.blobs,
+                self.engine,
+                self.logs_store,
+                retry_delays=settings.async_retry_delays,
+                call=self.call,
+            ),
         }
+        self.providers["lambda"].configure_event_source_mappings(call=self.call)
+        self.data_planes["lambda-url"] = self.providers["lambda"].function_url_plane(
+            CredentialStore.from_spec(settings.credentials)
+        )
         for service in ROUTED_SERVICES:
             if service in self.providers:
                 continue

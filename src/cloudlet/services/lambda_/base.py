@@ -132,6 +132,9 @@ class ProviderCore:
         key, qualifier = self.ref(ctx, params)
         return await self.db.read(lambda conn: self.resolve_tx(conn, key, qualifier, route=route))
 
+    async def published(self, key: FnKey, version: str, endpoint: str) -> None:
+        """Hook after ``PublishVersion`` created ``version`` (SnapStart prepares its snapshot)."""
+
     async def discard_pools(self, key: FnKey) -> None:
         """Drop warm environments so the next invoke sees the new code/config."""
         if self.engine is not None:

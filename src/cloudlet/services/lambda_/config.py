@@ -6,7 +6,8 @@ set plus the code and revision facts::
 
     Runtime, Role, Handler, Description, Timeout, MemorySize, Environment (vars | None),
     TracingMode, Layers, Architectures, EphemeralStorageSize, DeadLetterConfig,
-    VpcConfig, KMSKeyArn, LogFormat, CodeSha256, CodeSize, CodeHex,
+    VpcConfig, KMSKeyArn, LogFormat, SnapStart ("PublishedVersions" | "None"),
+    CodeSha256, CodeSize, CodeHex,
     LastModified, RevisionId
 
 ``render`` turns it into the ``FunctionConfiguration`` boto3 returns.
@@ -26,6 +27,7 @@ from cloudlet.services.lambda_.errors import InvalidParameterValue
 from cloudlet.services.lambda_.names import LATEST, function_arn
 
 SUPPORTED_RUNTIMES = tuple(f"python3.{minor}" for minor in range(9, 15))
+SNAPSTART_APPLY_ON = ("PublishedVersions", "None")
 DEFAULT_TIMEOUT = 3
 DEFAULT_MEMORY = 128
 MAX_TIMEOUT = 900
@@ -194,6 +196,21 @@ def apply_settings(config: dict[str, Any], params: dict[str, Any]) -> None:
             config[member] = params[member]
     if "LoggingConfig" in params:
         config["LogFormat"] = (params["LoggingConfig"] or {}).get("LogFormat") or "Text"
+    if "SnapStart" in params:
+        apply_on = (params["SnapStart"] or {}).get("ApplyOn") or "None"
+        if apply_on not in SNAPSTART_APPLY_ON:
+            raise ValidationError(
+                f"1 validation error detected: Value '{apply_on}' at 'snapStart.applyOn' failed to satisfy "
+                "constraint: Member must satisfy enum value set: [PublishedVersions, None]"
+            )
+        config["SnapStart"] = apply_on
+
+
+def snap_start_view(config: dict[str, Any], version: str) -> dict[str, str]:
+    """``SnapStart`` of a version: optimization is on for published versions of a SnapStart function."""
+    apply_on = config.get("SnapStart") or "None"
+    on = apply_on == "PublishedVersions" and version != LATEST
+    return {"ApplyOn": apply_on, "OptimizationStatus": "On" if on else "Off"}
 
 
 def check_architectures(value: list[str] | None) -> list[str]:
@@ -260,7 +277,7 @@ def render(
         "PackageType": "Zip",
         "Architectures": list(config.get("Architectures") or ["x86_64"]),
         "EphemeralStorage": {"Size": config.get("EphemeralStorageSize", 512)},
-        "SnapStart": {"ApplyOn": "None", "OptimizationStatus": "Off"},
+        "SnapStart": snap_start_view(config, version),
         "RuntimeVersionConfig": {
             "RuntimeVersionArn": f"arn:aws:lambda:{region}::runtime:"
             + hashlib.sha256(config["Runtime"].encode()).hexdigest()

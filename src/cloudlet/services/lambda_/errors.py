@@ -56,6 +56,11 @@ class TooManyRequests(ServiceError):
         self.reason = reason
 
 
+class ProvisionedConcurrencyConfigNotFound(ServiceError):
+    code = "ProvisionedConcurrencyConfigNotFoundException"
+    status = 404
+
+
 class PolicyLengthExceeded(ServiceError):
     code = "PolicyLengthExceededException"
     status = 400

@@ -39,6 +39,7 @@ from cloudlet.services.lambda_.errors import (
 )
 from cloudlet.services.lambda_.names import LATEST, VERSION_RE, parse_function_name
 from cloudlet.services.lambda_.store import FunctionRecord
+from cloudlet.services.lambda_.urls import delete_function_urls_tx
 
 #: Seconds a ``GetFunction`` code URL stays valid.
 CODE_URL_TTL_S = 600
@@ -287,6 +288,7 @@ class FunctionOps(ProviderCore):
             return self._publish_tx(conn, record, params.get("Description"))
 
         version, config = await self.db.write(run)
+        await self.published(key, version, ctx.endpoint)
         return render(config, key.region, key.account, key.name, version)
 
     async def ListVersionsByFunction(
@@ -317,6 +319,7 @@ class FunctionOps(ProviderCore):
             self.require_tx(conn, key)
             if qualifier is None:
                 store.delete_function_tx(conn, key)
+                delete_function_urls_tx(conn, key)
                 return
             if qualifier == LATEST:
                 raise InvalidParameterValue(

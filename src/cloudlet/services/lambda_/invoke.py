@@ -38,7 +38,8 @@ from cloudlet.context import RequestContext
 from cloudlet.engine.types import FunctionSpec, InvokeRequest, InvokeResult, Throttled
 from cloudlet.errors import ServiceError
 from cloudlet.services.lambda_ import store
-from cloudlet.services.lambda_.base import ProviderCore, Resolved
+from cloudlet.services.lambda_.base import Resolved
+from cloudlet.services.lambda_.destinations import DestinationOps
 from cloudlet.services.lambda_.errors import (
     InvalidParameterValue,
     InvalidRequestContent,
@@ -48,11 +49,13 @@ from cloudlet.services.lambda_.errors import (
     TooManyRequests,
 )
 from cloudlet.services.lambda_.names import LATEST, function_arn
-from cloudlet.services.lambda_.store import AsyncEvent
+from cloudlet.services.lambda_.store import AsyncEvent, FnKey
 
 log = logging.getLogger(__name__)
 
 SYNC_PAYLOAD_LIMIT = 6291456
+#: A synchronous response may be 100 bytes larger than a request (AWS's figure).
+SYNC_RESPONSE_LIMIT = 6291556
 ASYNC_PAYLOAD_LIMIT = 1048576
 DEFAULT_MAX_RETRIES = 2
 DEFAULT_MAX_EVENT_AGE_S = 21600
@@ -61,6 +64,9 @@ MAX_THROTTLE_BACKOFF_S = 300.0
 #: momentary lack of workers, so Cloudlet retries sooner (0.1 s, doubling).
 THROTTLE_BACKOFF_BASE_S = 0.1
 _SPEC_CACHE_LIMIT = 1024
+#: How long an async event waits in the engine's queue for a free environment before it goes
+#: back to the durable queue (with the throttle backoff).
+ASYNC_QUEUE_WAIT_S = 10.0
 
 
 def check_payload(payload: bytes) -> bytes:
@@ -76,13 +82,14 @@ def check_payload(payload: bytes) -> bytes:
     return payload
 
 
-class InvokeOps(ProviderCore):
+class InvokeOps(DestinationOps):
     retry_delays: tuple[float, ...] = (60.0, 120.0)
     async_concurrency: int = 32
     _wake: asyncio.Event
     _dispatcher: asyncio.Task[None] | None
     _inflight: set[int]
     _specs: dict[tuple[str, str, str, int | None, str], FunctionSpec]
+    _background: set[asyncio.Task[None]]
 
     def _init_invoke(
         self, retry_delays: tuple[float, ...] | None, async_concurrency: int | None
@@ -95,17 +102,43 @@ class InvokeOps(ProviderCore):
         self._dispatcher = None
         self._inflight = set()
         self._specs = {}
+        self._background = set()
+
+    async def published(self, key: FnKey, version: str, endpoint: str) -> None:
+        """A new version: a SnapStart one gets its snapshot (init once) now, in the background."""
+        if self.engine is None:
+            return
+        resolved = await self.db.read(lambda conn: self.resolve_tx(conn, key, version, route=False))
+        spec = self.spec_for(resolved, endpoint)
+        if not spec.snap_start:
+            return
+        engine = self.engine
+
+        async def prepare() -> None:
+            if not spec.code_dir.is_dir():
+                await asyncio.to_thread(self.code.code_dir, resolved.config["CodeHex"])
+            error = await engine.prepare(spec)
+            if error:
+                log.warning("SnapStart snapshot of %s:%s failed: %s", key.name, version, error)
+
+        task = asyncio.create_task(prepare())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     # -- lifecycle ---------------------------------------------------------------------
 
     async def start(self) -> None:
         await asyncio.to_thread(self.code.sweep_temporaries)
+        await self.outbox.start()
         if self._dispatcher is None:
             self._dispatcher = asyncio.create_task(
                 self._dispatch_loop(), name="lambda-async-dispatcher"
             )
 
     async def stop(self) -> None:
+        await self.outbox.stop()
+        for pending in list(self._background):
+            pending.cancel()
         task, self._dispatcher = self._dispatcher, None
         if task is not None:
             task.cancel()
@@ -144,13 +177,20 @@ class InvokeOps(ProviderCore):
             endpoint=ctx.endpoint,
             client_context=params.get("ClientContext"),
         )
+        response, function_error = result.payload, result.function_error
+        if len(response) > SYNC_RESPONSE_LIMIT:
+            function_error = "Unhandled"
+            response = json.dumps({
+                "errorMessage": f"Response payload size exceeded maximum allowed payload size ({SYNC_RESPONSE_LIMIT} bytes).",
+                "errorType": "Function.ResponseSizeTooLarge",
+            }).encode()  # fmt: skip
         out: dict[str, Any] = {
             "StatusCode": 200,
-            "Payload": result.payload,
+            "Payload": response,
             "ExecutedVersion": resolved.version,
         }
-        if result.function_error:
-            out["FunctionError"] = result.function_error
+        if function_error:
+            out["FunctionError"] = function_error
         if params.get("LogType") == "Tail":
             out["LogResult"] = base64.b64encode(result.log_tail().encode()).decode()
         return out
@@ -210,6 +250,7 @@ class InvokeOps(ProviderCore):
             secret_access_key=secret_key,
             log_group=f"/aws/lambda/{key.name}",
             reserved_concurrency=reserved,
+            snap_start=config.get("SnapStart") == "PublishedVersions" and resolved.version != LATEST,
         )
         self._specs[cache_key] = spec
         return spec
@@ -222,8 +263,12 @@ class InvokeOps(ProviderCore):
         request_id: str,
         endpoint: str,
         client_context: str | None,
+        wait_s: float = 0.0,
     ) -> InvokeResult:
-        """Run one invocation of ``resolved``; raise ``TooManyRequests`` when throttled."""
+        """Run one invocation of ``resolved``; raise ``TooManyRequests`` when throttled.
+
+        ``wait_s`` > 0 waits that long for a free environment first (asynchronous events queue).
+        """
         if resolved.record.reserved_concurrency == 0:
             raise TooManyRequests("ReservedFunctionConcurrentInvocationLimitExceeded")
         if self.engine is None:
@@ -238,7 +283,7 @@ class InvokeOps(ProviderCore):
             client_context=client_context,
         )
         try:
-            result = await self.engine.invoke(spec, request)
+            result = await self.engine.invoke(spec, request, wait_s=wait_s)
         except Throttled as exc:
             raise TooManyRequests(exc.reason) from exc
         if self.logs_store is not None and result.log_events:
@@ -317,8 +362,9 @@ class InvokeOps(ProviderCore):
             return
         max_age = float(settings.get("MaximumEventAgeInSeconds", DEFAULT_MAX_EVENT_AGE_S))
         max_retries = int(settings.get("MaximumRetryAttempts", DEFAULT_MAX_RETRIES))
+        dlq = (resolved.config.get("DeadLetterConfig") or {}).get("TargetArn") or None
         if now - event.enqueued_at > max_age:
-            await self._finish(event, "EventAgeExceeded", event.attempts, None, None)
+            await self._finish(event, "EventAgeExceeded", event.attempts, None, None, settings, dlq)
             return
         try:
             result = await self.run(
@@ -327,12 +373,13 @@ class InvokeOps(ProviderCore):
                 request_id=event.request_id,
                 endpoint=event.endpoint,
                 client_context=None,
+                wait_s=ASYNC_QUEUE_WAIT_S,
             )
         except ServiceError as exc:  # throttled, or the engine is unavailable: not an attempt
             delay = min(MAX_THROTTLE_BACKOFF_S, THROTTLE_BACKOFF_BASE_S * 2.0**event.throttles)
             delay *= random.uniform(1.0, 1.5)  # spread a throttled burst out
             if now + delay - event.enqueued_at > max_age:
-                await self._finish(event, "EventAgeExceeded", event.attempts, None, None)
+                await self._finish(event, "EventAgeExceeded", event.attempts, None, None, settings, dlq)
             else:
                 log.debug("async event %s deferred %.0fs: %s", event.request_id, delay, exc.code)
                 await self.store.reschedule(
@@ -341,10 +388,10 @@ class InvokeOps(ProviderCore):
             return
         attempts = event.attempts + 1
         if result.function_error is None:
-            await self._finish(event, "Success", attempts, resolved.version, result)
+            await self._finish(event, "Success", attempts, resolved.version, result, settings, dlq)
             return
         if attempts > max_retries:
-            await self._finish(event, "RetriesExhausted", attempts, resolved.version, result)
+            await self._finish(event, "RetriesExhausted", attempts, resolved.version, result, settings, dlq)
             return
         delay = (
             self.retry_delays[min(attempts - 1, len(self.retry_delays) - 1)]
@@ -352,7 +399,7 @@ class InvokeOps(ProviderCore):
             else 0.0
         )
         if time.time() + delay - event.enqueued_at > max_age:
-            await self._finish(event, "EventAgeExceeded", attempts, resolved.version, result)
+            await self._finish(event, "EventAgeExceeded", attempts, resolved.version, result, settings, dlq)
             return
         await self.store.reschedule(
             event.id, attempts=attempts, throttles=event.throttles, at=time.time() + delay
@@ -365,7 +412,13 @@ class InvokeOps(ProviderCore):
         attempts: int,
         version: str | None,
         result: InvokeResult | None,
+        settings: dict[str, Any] | None = None,
+        dead_letter: str | None = None,
     ) -> None:
+        now = time.time()
+        also = self.enqueue_endings(
+            event, condition, attempts, version, result, settings or {}, dead_letter, now
+        )
         await self.store.finish(
             event,
             condition=condition,
@@ -373,5 +426,8 @@ class InvokeOps(ProviderCore):
             executed_version=version,
             function_error=result.function_error if result else None,
             response=result.payload if result else None,
-            now=time.time(),
+            now=now,
+            also=also,
         )
+        if also is not None:
+            self.outbox.wake()

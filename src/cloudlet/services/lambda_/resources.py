@@ -29,6 +29,7 @@ from cloudlet.services.lambda_.names import (
     parse_resource_arn,
 )
 from cloudlet.services.lambda_.store import AliasRecord, FnKey
+from cloudlet.services.lambda_.urls import delete_function_urls_tx
 
 MAX_POLICY_BYTES = 20480
 _ACCOUNT_RE_LEN = 12
@@ -164,6 +165,7 @@ class ResourceOps(ProviderCore):
         def run(conn: sqlite3.Connection) -> None:
             self.require_tx(conn, key)
             store.delete_alias_tx(conn, key, params["Name"])
+            delete_function_urls_tx(conn, key, params["Name"])
 
         await self.db.write(run)
         return {}

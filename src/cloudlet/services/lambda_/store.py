@@ -22,10 +22,15 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from cloudlet.events import outbox_migration
 from cloudlet.storage import Database, Migration
+
+#: The outbox of async destination / dead-letter deliveries (``destinations.py``).
+OUTBOX_TABLE = "lambda_outbox"
 
 MIGRATIONS: list[Migration] = [
     Migration(
@@ -111,6 +116,22 @@ MIGRATIONS: list[Migration] = [
         CREATE INDEX async_outcomes_finished ON async_outcomes (finished_at);
         """,
     ),
+    Migration(
+        "0002_lambda_provisioned_concurrency",
+        """
+        CREATE TABLE provisioned_concurrency (
+            region TEXT NOT NULL,
+            account TEXT NOT NULL,
+            name TEXT NOT NULL,
+            qualifier TEXT NOT NULL,
+            requested INTEGER NOT NULL,
+            endpoint TEXT NOT NULL,
+            last_modified TEXT NOT NULL,
+            PRIMARY KEY (region, account, name, qualifier)
+        );
+        """,
+    ),
+    outbox_migration(OUTBOX_TABLE),
 ]
 
 #: Outcomes older than this are pruned when new ones are recorded.
@@ -221,6 +242,7 @@ def delete_function_tx(conn: sqlite3.Connection, key: FnKey) -> None:
         "event_invoke_configs",
         "policy_statements",
         "async_events",
+        "provisioned_concurrency",
     ):
         conn.execute(f"DELETE FROM {table} WHERE {_KEY_WHERE}", key.params())
 
@@ -282,7 +304,7 @@ def delete_version_tx(conn: sqlite3.Connection, key: FnKey, version: int) -> Non
     conn.execute(
         f"DELETE FROM versions WHERE {_KEY_WHERE} AND version = ?", (*key.params(), version)
     )
-    for table in ("event_invoke_configs", "policy_statements"):
+    for table in ("event_invoke_configs", "policy_statements", "provisioned_concurrency"):
         conn.execute(
             f"DELETE FROM {table} WHERE {_KEY_WHERE} AND qualifier = ?",
             (*key.params(), str(version)),
@@ -333,7 +355,7 @@ def put_alias_tx(conn: sqlite3.Connection, key: FnKey, alias: AliasRecord) -> No
 
 def delete_alias_tx(conn: sqlite3.Connection, key: FnKey, alias: str) -> None:
     conn.execute(f"DELETE FROM aliases WHERE {_KEY_WHERE} AND alias = ?", (*key.params(), alias))
-    for table in ("event_invoke_configs", "policy_statements"):
+    for table in ("event_invoke_configs", "policy_statements", "provisioned_concurrency"):
         conn.execute(
             f"DELETE FROM {table} WHERE {_KEY_WHERE} AND qualifier = ?", (*key.params(), alias)
         )
@@ -375,6 +397,55 @@ def delete_eic_tx(conn: sqlite3.Connection, key: FnKey, qualifier: str) -> int:
     cur = conn.execute(
         f"DELETE FROM event_invoke_configs WHERE {_KEY_WHERE} AND qualifier = ?",
         (*key.params(), qualifier),
+    )
+    return cur.rowcount
+
+
+# -- provisioned concurrency -------------------------------------------------------
+
+
+@dataclass
+class ProvisionedRecord:
+    key: FnKey
+    qualifier: str
+    requested: int
+    endpoint: str
+    last_modified: str
+
+
+def _provisioned(row: sqlite3.Row) -> ProvisionedRecord:
+    key = FnKey(row["region"], row["account"], row["name"])
+    return ProvisionedRecord(key, row["qualifier"], row["requested"], row["endpoint"], row["last_modified"])
+
+
+def get_provisioned_tx(conn: sqlite3.Connection, key: FnKey, qualifier: str) -> ProvisionedRecord | None:
+    row = conn.execute(
+        f"SELECT * FROM provisioned_concurrency WHERE {_KEY_WHERE} AND qualifier = ?", (*key.params(), qualifier)
+    ).fetchone()
+    return None if row is None else _provisioned(row)
+
+
+def list_provisioned_tx(conn: sqlite3.Connection, key: FnKey | None = None) -> list[ProvisionedRecord]:
+    if key is None:
+        rows = conn.execute("SELECT * FROM provisioned_concurrency ORDER BY region, account, name, qualifier")
+    else:
+        rows = conn.execute(
+            f"SELECT * FROM provisioned_concurrency WHERE {_KEY_WHERE} ORDER BY qualifier", key.params()
+        )
+    return [_provisioned(r) for r in rows.fetchall()]
+
+
+def put_provisioned_tx(conn: sqlite3.Connection, record: ProvisionedRecord) -> None:
+    conn.execute(
+        "INSERT OR REPLACE INTO provisioned_concurrency (region, account, name, qualifier, requested, endpoint, "
+        "last_modified) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (*record.key.params(), record.qualifier, record.requested, record.endpoint, record.last_modified),
+    )
+
+
+def delete_provisioned_tx(conn: sqlite3.Connection, key: FnKey, qualifier: str) -> int:
+    cur = conn.execute(
+        f"DELETE FROM provisioned_concurrency WHERE {_KEY_WHERE} AND qualifier = ?", (*key.params(), qualifier)
     )
     return cur.rowcount
 
@@ -485,11 +556,17 @@ class LambdaStore:
         function_error: str | None,
         response: bytes | None,
         now: float,
+        also: Callable[[sqlite3.Connection], None] | None = None,
     ) -> None:
-        """Delete a delivered (or abandoned) event and record how it ended, in one transaction."""
+        """Delete a delivered (or abandoned) event and record how it ended, in one transaction.
+
+        ``also`` runs in that transaction too (it enqueues destination / dead-letter deliveries).
+        """
 
         def run(conn: sqlite3.Connection) -> None:
             conn.execute("DELETE FROM async_events WHERE id = ?", (event.id,))
+            if also is not None:
+                also(conn)
             conn.execute(
                 "INSERT OR REPLACE INTO async_outcomes (request_id, region, account, name, qualifier, "
                 "condition, attempts, executed_version, function_error, response, finished_at) "

@@ -22,8 +22,6 @@ from cloudlet.config import Settings
 from cloudlet.engine import Engine
 from cloudlet.services.hub import ServiceHub, provider_factory
 from cloudlet.services.lambda_ import MIGRATIONS, LambdaProvider
-from cloudlet.services.lambda_.esm import EventSourceMappingOperations
-from cloudlet.services.lambda_.esm_store import ESM_MIGRATIONS
 from cloudlet.services.logs import MIGRATIONS as LOGS_MIGRATIONS
 from cloudlet.services.logs import LogsProvider, LogsStore
 from cloudlet.storage import BlobStore, Database
@@ -90,14 +88,8 @@ def records_of(out: Path) -> list[dict[str, Any]]:
     return [record for event in read_events(out) for record in event["Records"]]
 
 
-class EsmLambdaProvider(EventSourceMappingOperations, LambdaProvider):
-    async def start(self) -> None:
-        await super().start()
-        await self.start_event_source_mappings()
-
-    async def stop(self) -> None:
-        await self.stop_event_source_mappings()
-        await super().stop()
+#: The provider has the event source mapping mixin (and starts/stops its pollers) itself.
+EsmLambdaProvider = LambdaProvider
 
 
 class Hub:
@@ -143,7 +135,7 @@ class MiniHub(ServiceHub):
         self.data_planes = {}
         self.logs_store = LogsStore(self.database("logs", LOGS_MIGRATIONS))
         self.lambda_provider = EsmLambdaProvider(
-            self.database("lambda", [*MIGRATIONS, *ESM_MIGRATIONS]),
+            self.database("lambda", MIGRATIONS),
             self.blobs,
             self.engine,
             self.logs_store,
