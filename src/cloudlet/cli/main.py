@@ -145,8 +145,8 @@ def zip_directory(path: Path) -> bytes:
 
 
 @cli.command()
-@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--name", required=True, help="Function name.")
+@click.argument("directory", type=click.Path(exists=True, path_type=Path))
+@click.option("--name", default=None, help="Function name (required when deploying a directory).")
 @click.option(
     "--handler", default="app.handler", show_default=True, help="module.function to call."
 )
@@ -156,25 +156,65 @@ def zip_directory(path: Path) -> bytes:
 @click.option(
     "--env", "env", multiple=True, metavar="KEY=VALUE", help="Environment variable (repeatable)."
 )
+@click.option(
+    "--stack-name",
+    envvar="CLOUDLET_STACK_NAME",
+    default=None,
+    help="Template deploys: stack name (default: the template's folder name; env CLOUDLET_STACK_NAME).",
+)
+@click.option(
+    "--parameter-overrides",
+    "parameter_overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Template deploys: template parameter value (repeatable, or several space-separated).",
+)
 @click.pass_context
 def deploy(
     ctx: click.Context,
     directory: Path,
-    name: str,
+    name: str | None,
     handler: str,
     runtime: str,
     timeout: int | None,
     memory: int | None,
     env: tuple[str, ...],
+    stack_name: str | None,
+    parameter_overrides: tuple[str, ...],
 ) -> None:
-    """Zip DIRECTORY and create the function NAME, or update it if it exists.
+    """Deploy a SAM template (TEMPLATE.yaml), or zip DIRECTORY into the function NAME.
+
+    A template's resources are created, or updated if they exist, in dependency
+    order, and its Outputs are printed. A directory is zipped and becomes the
+    function NAME (created, or its code and configuration updated).
 
     \b
     Example:
+      cloudlet deploy template.yaml --parameter-overrides MaxReceiveCount=2
       cloudlet deploy ./hello --name hello --handler app.handler --env STAGE=dev
     """
     from botocore.exceptions import ClientError
 
+    from cloudlet.cli.deploy import is_template, run_deploy
+
+    if is_template(directory):
+        obj = ctx.find_root().obj
+        run_deploy(
+            directory,
+            lambda service: _client(ctx, service),
+            endpoint=obj["endpoint"],
+            region=obj["region"],
+            stack_name=stack_name,
+            overrides=parameter_overrides,
+            console=console,
+        )
+        return
+    if not directory.is_dir():
+        raise click.BadParameter(
+            "expected a directory or a template (.yaml, .yml, .json)", param_hint="DIRECTORY"
+        )
+    if not name:
+        raise click.UsageError("--name is required when deploying a directory")
     client = _client(ctx, "lambda")
     code = zip_directory(directory)
     config: dict[str, Any] = {"Handler": handler, "Runtime": runtime}
