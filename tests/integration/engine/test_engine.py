@@ -13,6 +13,7 @@ import json
 import os
 import re
 import signal
+import sys
 import time
 import uuid
 from collections.abc import Awaitable, Iterator
@@ -21,9 +22,20 @@ from typing import Any, TypeVar
 
 import pytest
 
-from cloudlet.engine import Engine, FunctionSpec, InvokeRequest, InvokeResult, Throttled
+from cloudlet.engine import Engine, FunctionSpec, InvokeRequest, InvokeResult, Throttled, sandbox
 
 FUNCTIONS = Path(__file__).resolve().parents[2] / "functions"
+
+
+def own_entries(listing: list[str], engine: Engine) -> list[str]:
+    """A private /tmp listing minus the trees that stay visible in it (``sandbox.paths_to_keep``).
+
+    Where the work dir, the function code or ``sys.path`` entries (a checkout) live under the real
+    ``/tmp``, their top directory is bind-mounted back into the private ``/tmp``.
+    """
+    paths = [str(engine.work_dir), str(FUNCTIONS), *sys.path, sys.prefix]
+    tops = {Path(sandbox.tmp_top(p)).name for p in paths if p and sandbox.tmp_top(p)}
+    return [name for name in listing if name not in tops]
 ACCOUNT = "123456789012"
 T = TypeVar("T")
 
@@ -299,14 +311,13 @@ def test_tmp_is_private_per_environment(loop: Loop, engine: Engine) -> None:
     fn = spec("tmpfile")
     _, first = call(loop, engine, fn, {"name": "one"})
     _, again = call(loop, engine, fn, {"name": "two"})
-    top = engine.work_dir.resolve().parts[2]  # a work dir under /tmp keeps its tree visible (sandbox.tmp_top)
-    assert [f for f in again["files"] if f != top] == ["one", "two"] and again["tmpdir"] == first["tmpdir"]
+    assert own_entries(again["files"], engine) == ["one", "two"] and again["tmpdir"] == first["tmpdir"]
     # Private /tmp (mount namespace) when permitted, else a private TMPDIR under the work dir.
     assert first["tmpdir"] == "/tmp" or Path(first["tmpdir"]).is_relative_to(engine.work_dir)
     [host_dir] = [p.parent for p in (engine.work_dir / "tmp").glob("*/one")]
     loop.run(engine.discard(fn.function_arn))
     _, fresh = call(loop, engine, fn, {"name": "three"})
-    assert [f for f in fresh["files"] if f != top] == ["three"]
+    assert own_entries(fresh["files"], engine) == ["three"]
     deadline = time.monotonic() + 3
     while host_dir.exists() and time.monotonic() < deadline:
         loop.run(asyncio.sleep(0.02))

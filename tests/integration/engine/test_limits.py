@@ -24,6 +24,7 @@ from tests.integration.engine.test_engine import (
     between_start_and_end,
     call,
     lines,
+    own_entries,
     spec,
     wait_dead,
 )
@@ -31,13 +32,6 @@ from tests.integration.engine.test_engine import (
 from cloudlet.engine import Engine, FunctionSpec, InvokeRequest, InvokeResult, Throttled
 
 ROOT = os.geteuid() == 0
-
-
-def own_entries(listing: list[str], engine: Engine) -> list[str]:
-    """A private /tmp listing minus the data-dir tree that stays visible when the work dir is under /tmp."""
-    parts = engine.work_dir.resolve().parts
-    top = parts[2] if len(parts) > 2 and parts[1] == "tmp" else None
-    return [name for name in listing if name != top]
 
 
 @pytest.fixture(scope="module")

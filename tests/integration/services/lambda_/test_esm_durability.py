@@ -120,11 +120,15 @@ def test_stream_mapping_survives_kill9(
     )
     time.sleep(1.5)
     records = records_of(out)
-    assert len(records) == before + 6  # nothing handled before the kill came again
+    seen = [r["dynamodb"]["NewImage"]["Msg"]["S"] for r in records]
+    assert len(records) >= before + 6
+    # At-least-once: a batch handled just before the kill, whose checkpoint had not been
+    # written yet, may come again; nothing written after the restart is delivered twice.
+    assert all(seen.count(f"v{n}") == 1 for n in range(6, 12))
     for key in ("k0", "k1", "k2"):
-        values = [
-            int(r["dynamodb"]["NewImage"]["Msg"]["S"][1:])
-            for r in records
-            if r["dynamodb"]["Keys"]["pk"]["S"] == key
-        ]
-        assert values == sorted(values)
+        firsts: list[int] = []
+        for r in records:
+            n = int(r["dynamodb"]["NewImage"]["Msg"]["S"][1:])
+            if r["dynamodb"]["Keys"]["pk"]["S"] == key and n not in firsts:
+                firsts.append(n)
+        assert firsts == sorted(firsts)  # order per key is kept
