@@ -32,6 +32,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+from cloudlet.events.waiting import wait_for_wake
 from cloudlet.storage import Database, Migration
 
 log = logging.getLogger(__name__)
@@ -153,8 +154,7 @@ class Outbox:
                 next_due = time.time() + 1.0
             timeout = IDLE_POLL_S if next_due is None else max(0.0, min(IDLE_POLL_S, next_due - time.time()))
             if timeout > 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout)
+                await wait_for_wake(self._wake, timeout)
 
     async def _dispatch_due(self) -> float | None:
         """Start delivering every due event (up to the concurrency); return the next due time."""

@@ -24,6 +24,7 @@ import uuid
 from typing import Any
 
 from cloudlet.context import RequestContext
+from cloudlet.events import wait_for_wake
 from cloudlet.services.events import store
 from cloudlet.services.events.base import DEFAULT_BUS, bus_name, event_time
 from cloudlet.services.events.control import ControlOperations
@@ -241,16 +242,8 @@ class EventsProvider(ControlOperations):
                 await self._sleep(timeout)
 
     async def _sleep(self, timeout: float) -> None:
-        """Sleep until ``timeout`` or ``wake_timer()``.
-
-        Not ``asyncio.wait_for``: on Python 3.11 it swallows a cancellation that
-        arrives together with the wake-up, and ``stop()`` would then hang.
-        """
-        waiter = asyncio.ensure_future(self._wake.wait())
-        try:
-            await asyncio.wait({waiter}, timeout=timeout)
-        finally:
-            waiter.cancel()
+        """Sleep until ``timeout`` or ``wake_timer()``."""
+        await wait_for_wake(self._wake, timeout)
 
     async def fire_due(self) -> int:
         """Fire every scheduled rule that is due now; returns how many fired."""

@@ -37,6 +37,7 @@ from typing import Any
 from cloudlet.context import RequestContext
 from cloudlet.engine.types import FunctionSpec, InvokeRequest, InvokeResult, Throttled
 from cloudlet.errors import ServiceError
+from cloudlet.events import wait_for_wake
 from cloudlet.services.lambda_ import store
 from cloudlet.services.lambda_.base import Resolved
 from cloudlet.services.lambda_.destinations import DestinationOps
@@ -316,8 +317,7 @@ class InvokeOps(DestinationOps):
                             self._deliver(event), name=f"lambda-async-{event.request_id}"
                         )
                 timeout = await self._wait_time(now)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout)
+                await wait_for_wake(self._wake, timeout)
 
     async def _wait_time(self, now: float) -> float:
         if len(self._inflight) >= self.async_concurrency:

@@ -43,7 +43,7 @@ from collections.abc import Callable
 from typing import Any
 
 from cloudlet.context import RequestContext
-from cloudlet.events import Outbox
+from cloudlet.events import Outbox, wait_for_wake
 from cloudlet.services.events.schedule import ScheduleError, parse_expression, zone_named
 from cloudlet.services.scheduler import store, timing
 from cloudlet.services.scheduler.delivery import DEFAULT_MAX_AGE_S, Invoker, Sender
@@ -417,16 +417,8 @@ class SchedulerProvider:
                 await self._sleep(timeout)
 
     async def _sleep(self, timeout: float) -> None:
-        """Sleep until ``timeout`` or ``wake_timer()``.
-
-        Not ``asyncio.wait_for``: on Python 3.11 it swallows a cancellation that
-        arrives together with the wake-up, and ``stop()`` would then hang.
-        """
-        waiter = asyncio.ensure_future(self._wake.wait())
-        try:
-            await asyncio.wait({waiter}, timeout=timeout)
-        finally:
-            waiter.cancel()
+        """Sleep until ``timeout`` or ``wake_timer()``."""
+        await wait_for_wake(self._wake, timeout)
 
     async def fire_due(self) -> int:
         """Invoke every schedule that is due now; returns how many invocations were queued."""
