@@ -100,3 +100,11 @@ def test_sns_confirmation_links_work_unsigned_but_other_actions_do_not(server: S
         urllib.request.urlopen(f"{server.endpoint}/?{query}", timeout=5)
     assert info.value.code == 403
     assert "MissingAuthenticationToken" in info.value.read().decode()
+
+
+def test_a_service_without_a_provider_answers_501_naming_the_operation(server: ServerProcess) -> None:
+    client = make_client(server.endpoint, "stepfunctions")
+    with pytest.raises(ClientError) as info:
+        client.list_state_machines()
+    assert info.value.response["ResponseMetadata"]["HTTPStatusCode"] == 501
+    assert "ListStateMachines" in info.value.response["Error"]["Message"]

@@ -49,6 +49,9 @@ ROUTED_SERVICES = (
     "apigatewayv2",
     "events",
     "scheduler",
+    # Routed so that every call answers 501 naming its operation until a provider lands.
+    "stepfunctions",
+    "kinesis",
 )
 
 #: botocore service name → package under ``cloudlet.services`` when they differ.
