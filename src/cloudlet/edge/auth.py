@@ -26,10 +26,13 @@ to pick a service before anything is verified.
 
 from __future__ import annotations
 
+import functools
 import hmac
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
+from types import MappingProxyType
 from urllib.parse import unquote
 
 from cloudlet.edge import auth_errors as errors
@@ -80,8 +83,13 @@ class Principal:
 # -- the credential scope, read cheaply -----------------------------------------
 
 
+@functools.lru_cache(maxsize=1024)
 def parse_credential(credential: str) -> SigningScope | None:
-    """``AKID/20240101/us-east-1/s3/aws4_request`` → ``SigningScope``; ``None`` if it is not that shape."""
+    """``AKID/20240101/us-east-1/s3/aws4_request`` → ``SigningScope``; ``None`` if it is not that shape.
+
+    Cached: a client repeats its credential on every request of a day, and the
+    router and the verifier both read it.
+    """
     parts = credential.split("/")
     if len(parts) != 5 or not all(parts):
         return None
@@ -103,14 +111,23 @@ def signing_scope(request: HttpRequest) -> SigningScope | None:
     return None
 
 
-def _header_params(header: str) -> dict[str, str]:
-    """``AWS4-HMAC-SHA256 Credential=a, SignedHeaders=b, Signature=c`` → ``{"Credential": "a", …}``."""
+def _header_params(header: str) -> Mapping[str, str]:
+    """``AWS4-HMAC-SHA256 Credential=a, SignedHeaders=b, Signature=c`` → ``{"Credential": "a", …}``.
+
+    The router (``signing_scope``) and the verifier both read the same header,
+    so the last few parses are kept; the result is read-only.
+    """
+    return _parsed_header_params(header)
+
+
+@functools.lru_cache(maxsize=64)
+def _parsed_header_params(header: str) -> Mapping[str, str]:
     params: dict[str, str] = {}
     for item in header[len(sigv4.ALGORITHM) :].split(","):
         name, equals, value = item.strip().partition("=")
         if equals:
             params[name] = value.strip()
-    return params
+    return MappingProxyType(params)
 
 
 # -- the entry point --------------------------------------------------------------
@@ -587,6 +604,7 @@ def _is_sha256_hex(value: str) -> bool:
     return len(value) == 64 and all(c in "0123456789abcdefABCDEF" for c in value)
 
 
+@functools.lru_cache(maxsize=64)
 def _parse_amz_date(text: str) -> datetime | None:
     """``20240102T030405Z`` → aware datetime; ``None`` if it is not exactly that form."""
     if len(text) != 16 or text[8] != "T" or text[15] != "Z" or not (text[:8] + text[9:15]).isdigit():

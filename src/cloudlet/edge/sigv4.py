@@ -78,7 +78,9 @@ def wire_text(text: str) -> str:
 # -- canonical request ------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=1024)
 def canonical_uri(raw_path: str, *, normalize: bool) -> str:
+    """The path as signed (cached: clients call the same few paths over and over)."""
     path = raw_path or "/"
     if not normalize:
         return path

@@ -41,7 +41,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import formatdate, parsedate_to_datetime
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import parse_qsl, unquote
 
 from botocore.model import OperationModel, ServiceModel, Shape
@@ -219,12 +219,38 @@ class Route:
     known_headers: frozenset[str]
     literal_segments: int
     greedy: bool
+    #: Sort key: larger is more specific (computed once; sorting and matching compare it often).
+    rank: tuple[int, int, int, int] = field(init=False, compare=False)
+    #: Cheap pre-filter of the path (see :meth:`could_match`): the number of ``/``-separated
+    #: parts of the template's path (a minimum when ``greedy``) and its literal parts by position.
+    path_parts: int = field(init=False, compare=False)
+    literal_parts: tuple[tuple[int, str], ...] = field(init=False, compare=False)
 
-    @property
-    def rank(self) -> tuple[int, int, int, int]:
-        """Sort key: larger is more specific."""
+    def __post_init__(self) -> None:
         required = len(self.required_query) + len(self.required_headers)
-        return (self.literal_segments, 0 if self.greedy else 1, len(self.query_literals), required)
+        rank = (self.literal_segments, 0 if self.greedy else 1, len(self.query_literals), required)
+        object.__setattr__(self, "rank", rank)
+        parts = self.template.partition("?")[0].split("/")
+        literal: list[tuple[int, str]] = []
+        for index, part in enumerate(parts):
+            if "{" in part:
+                if "+}" in part:  # a greedy label may span parts: nothing after it is fixed
+                    break
+                continue
+            literal.append((index, part))
+        object.__setattr__(self, "path_parts", len(parts))
+        object.__setattr__(self, "literal_parts", tuple(literal))
+
+    def could_match(self, parts: list[str]) -> bool:
+        """Whether the pattern may match the path split at ``/`` (never ``False`` for a path it matches).
+
+        A label that is not greedy matches ``[^/]+``, so the path has exactly as
+        many parts as the template (at least as many with a greedy label), and
+        every part of the template without a label is literal text.
+        """
+        if len(parts) != self.path_parts and not (self.greedy and len(parts) > self.path_parts):
+            return False
+        return all(parts[index] == text for index, text in self.literal_parts)
 
     @property
     def signature(self) -> tuple[Any, ...]:
@@ -319,7 +345,13 @@ def compile_route(operation: OperationModel) -> Route:
 
 
 class RouteTable:
-    """All operations of a service, indexed by method and sorted most specific first."""
+    """All operations of a service, indexed by method and sorted most specific first.
+
+    Matching first narrows the routes of the method to those whose template
+    has as many path parts as the request (``could_match``: literal parts equal,
+    greedy labels last), so a request tries one or two patterns instead of every
+    route of its method; the order — and so the result — is that of the full list.
+    """
 
     def __init__(self, service_model: ServiceModel) -> None:
         self.routes: dict[str, Route] = {}
@@ -332,14 +364,37 @@ class RouteTable:
             method: sorted(routes, key=lambda r: (r.rank, not r.operation.deprecated), reverse=True)
             for method, routes in by_method.items()
         }
+        #: (method, number of path parts) -> the routes that may match such a path, split by one part.
+        self._by_shape: dict[tuple[str, int], _Bucket] = {}
+        #: method -> the routes with a greedy label, for paths longer than any indexed shape.
+        self._greedy: dict[str, tuple[Route, ...]] = {
+            method: tuple(r for r in routes if r.greedy) for method, routes in self._by_method.items()
+        }
+        for method, routes in self._by_method.items():
+            longest = max((r.path_parts for r in routes), default=0)
+            for count in range(1, longest + 1):
+                shaped = [r for r in routes if r.path_parts == count or (r.greedy and count > r.path_parts)]
+                self._by_shape[(method, count)] = _Bucket.build(shaped, count)
+
+    def candidates(self, method: str, parts: list[str]) -> tuple[Route, ...]:
+        """The routes of ``method`` that may match a path split into ``parts``, most specific first."""
+        bucket = self._by_shape.get((method, len(parts)))
+        if bucket is None:
+            return self._greedy.get(method, ())
+        return bucket.by_text.get(parts[bucket.position], bucket.others)
 
     def match(
         self, method: str, path: str, query: Mapping[str, list[str]], headers: Mapping[str, str]
     ) -> RouteMatch | None:
         best: list[tuple[Route, re.Match[str]]] = []
-        for route in self._by_method.get(method.upper(), ()):
+        parts = path.split("/")
+        # Routes left out by ``could_match`` would not match anyway, so skipping them
+        # changes neither the first match nor the set of equally specific ones.
+        for route in self.candidates(method.upper(), parts):
             if best and route.rank != best[0][0].rank:
                 break
+            if not route.could_match(parts):
+                continue
             found = route.accepts(path, query, headers)
             if found is not None:
                 best.append((route, found))
@@ -357,14 +412,57 @@ class RouteTable:
         return None if found is None else dict(zip(route.labels, found.groups(), strict=True))
 
 
+@dataclass(frozen=True)
+class _Bucket:
+    """The routes for paths of one method and length, split by the text of one path part.
+
+    ``by_text[t]`` holds the routes whose part at ``position`` is literally ``t``
+    plus those with a label there; ``others`` only the latter.  Both keep the
+    order of the routes given.
+    """
+
+    position: int
+    by_text: dict[str, tuple[Route, ...]]
+    others: tuple[Route, ...]
+
+    @classmethod
+    def build(cls, routes: list[Route], count: int) -> _Bucket:
+        best: _Bucket | None = None
+        best_cost: tuple[int, int] = (len(routes) + 1, 0)
+        for position in range(count):
+            literal = [dict(r.literal_parts).get(position) for r in routes]
+            texts = {text for text in literal if text is not None}
+            by_text = {
+                text: tuple(r for r, lit in zip(routes, literal, strict=True) if lit in (text, None))
+                for text in texts
+            }
+            others = tuple(r for r, lit in zip(routes, literal, strict=True) if lit is None)
+            sizes = [len(group) for group in by_text.values()] + [len(others)]
+            cost = (max(sizes), sum(sizes))
+            if cost < best_cost:
+                best, best_cost = cls(position, by_text, others), cost
+        return best if best is not None else cls(0, {}, tuple(routes))
+
+
 def _tie_break(route: Route, query: Mapping[str, list[str]], headers: Mapping[str, str]) -> tuple[Any, ...]:
     recognised = len(route.known_query & query.keys()) + len(route.known_headers & headers.keys())
     return (route.operation.deprecated, -recognised, route.operation.name)
 
 
+class _Binding(NamedTuple):
+    """One input member bound to the URI, the query string or the headers."""
+
+    name: str
+    location: str
+    wire: str
+    member: Shape
+
+
 def query_dict(query_string: str) -> dict[str, list[str]]:
     """Decoded query parameters; a bare ``?uploads`` is present with an empty value."""
     out: dict[str, list[str]] = {}
+    if not query_string:
+        return out
     for key, value in parse_qsl(query_string, keep_blank_values=True):
         out.setdefault(key, []).append(value)
     return out
@@ -388,6 +486,8 @@ class RestProtocol(Protocol):
     def __init__(self, service_model: ServiceModel) -> None:
         super().__init__(service_model)
         self.routes = RouteTable(service_model)
+        #: operation name -> (HTTP-bound input members, query names claimed by the template).
+        self._plans: dict[str, tuple[tuple[_Binding, ...], frozenset[str]]] = {}
         self.error_shapes: dict[str, Shape] = {}
         for shape in service_model.error_shapes:
             code = shape.metadata.get("error", {}).get("code", shape.name)
@@ -451,6 +551,19 @@ class RestProtocol(Protocol):
         """The error for a value that does not parse; services may use their own code."""
         return ValidationError(message)
 
+    def _bindings(self, operation: OperationModel, shape: Shape) -> tuple[tuple[_Binding, ...], frozenset[str]]:
+        """The HTTP-bound members of ``operation``'s input, and the query names its template claims (cached)."""
+        plan = self._plans.get(operation.name)
+        if plan is None:
+            bindings = tuple(
+                _Binding(name, location, member.serialization.get("name", name), member)
+                for name, member in shape.members.items()
+                if (location := member.serialization.get("location")) in ("uri", "querystring", "header", "headers")
+            )
+            claimed = frozenset(name for name, _ in self.routes.routes[operation.name].query_literals)
+            plan = self._plans[operation.name] = (bindings, claimed)
+        return plan
+
     def _bound_members(
         self,
         operation: OperationModel,
@@ -460,11 +573,10 @@ class RestProtocol(Protocol):
         query: Mapping[str, list[str]],
     ) -> dict[str, Any]:
         params: dict[str, Any] = {}
-        claimed = {name for name, _ in self.routes.routes[operation.name].query_literals}
+        bindings, literal_names = self._bindings(operation, shape)
+        claimed = set(literal_names)
         query_maps: list[tuple[str, Shape]] = []
-        for name, member in shape.members.items():
-            location = member.serialization.get("location")
-            wire = member.serialization.get("name", name)
+        for name, location, wire, member in bindings:
             if location == "uri":
                 if name in labels:
                     params[name] = text_to_value(member, unquote(labels[name]))
@@ -484,7 +596,7 @@ class RestProtocol(Protocol):
                 text = request.headers.get(wire.lower())
                 if text is not None:
                     params[name] = self._header_value(member, text)
-            elif location == "headers":
+            else:  # "headers": a map of prefixed headers
                 prefix = wire.lower()
                 found = {k[len(prefix) :]: v for k, v in request.headers.items() if k.startswith(prefix)}
                 if found:
