@@ -25,6 +25,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
+from urllib.parse import unquote
 
 from botocore.model import OperationModel
 
@@ -115,6 +116,12 @@ class Edge:
         scope = signing_scope(request)
         route = self.router.route(request, scope.service if scope else None)
         protocol = self._protocol(route)
+        if route.service == "s3" and (request.method == "OPTIONS" or "origin" in request.headers):
+            return await self._s3_cors(request, request_id, route, protocol)
+        return await self._api(request, request_id, route, protocol)
+
+    async def _api(self, request: HttpRequest, request_id: str, route: Route, protocol: Protocol) -> HttpResponse:
+        """Steps 3 to 6: authenticate, parse, call the provider, serialize."""
         operation: OperationModel | None = None
         try:
             principal = authenticate(
@@ -150,6 +157,20 @@ class Edge:
             log.exception("internal error in %s %s", route.service, operation.name if operation else "?")
             internal = InternalError("We encountered an internal error. Please try again.")
             return protocol.serialize_error(operation, internal, request_id)
+
+    async def _s3_cors(self, request: HttpRequest, request_id: str, route: Route, protocol: Protocol) -> HttpResponse:
+        """S3's CORS: preflights are answered from the bucket's rules, unsigned (as on AWS);
+        actual cross-origin requests get the matching rule's headers added."""
+        provider = self.hub.providers.get("s3")
+        bucket = _s3_bucket(protocol, request)
+        if provider is None or not bucket:
+            return await self._api(request, request_id, route, protocol)
+        if request.method == "OPTIONS":
+            status, headers, body = await provider.cors_preflight(bucket, request.headers, request_id)
+            return HttpResponse(status, list(headers), body)
+        response = await self._api(request, request_id, route, protocol)
+        response.headers.extend(await provider.cors_headers(bucket, request.method, request.headers))
+        return response
 
     def _data_plane(self, request: HttpRequest) -> DataPlane | None:
         """The handler of an HTTP data plane (API Gateway, function URLs) this request is for, if any.
@@ -228,6 +249,13 @@ class _RequestIds:
 
 #: A new request id (a random UUID); cheap enough for every request.
 new_request_id = _RequestIds()
+
+
+def _s3_bucket(protocol: Protocol, request: HttpRequest) -> str:
+    """The bucket an S3 request addresses, path-style or virtual-hosted."""
+    prepare = getattr(protocol, "prepare", None)
+    path = (prepare(request) if prepare is not None else request).path
+    return unquote(path.lstrip("/").split("/", 1)[0].split("?", 1)[0])
 
 
 def _json_response(status: int, body: Any) -> HttpResponse:

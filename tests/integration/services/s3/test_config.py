@@ -162,3 +162,38 @@ def test_settings_tools_read(s3: Any, bucket: str) -> None:
     assert attributes["ETag"].endswith("-1")
     assert attributes["ObjectParts"]["TotalPartsCount"] == 1
     assert attributes["StorageClass"] == "STANDARD"
+
+
+def test_cors_preflight_and_actual_request_headers(s3: Any, bucket: str) -> None:
+    endpoint = s3.meta.endpoint_url
+    s3.put_object(Bucket=bucket, Key="page.txt", Body=b"hi")
+    origin = "http://app.example"
+
+    def preflight(method: str) -> tuple[int, Any]:
+        req = urllib.request.Request(
+            f"{endpoint}/{bucket}/page.txt",
+            method="OPTIONS",
+            headers={"Origin": origin, "Access-Control-Request-Method": method},
+        )
+        try:
+            with urllib.request.urlopen(req, timeout=5) as r:
+                return r.status, r.headers
+        except urllib.error.HTTPError as e:
+            return e.code, e.headers
+
+    status, _ = preflight("GET")
+    assert status == 403  # no CORS configuration yet: S3 refuses the preflight
+    s3.put_bucket_cors(
+        Bucket=bucket,
+        CORSConfiguration={"CORSRules": [{"AllowedOrigins": [origin], "AllowedMethods": ["GET"], "MaxAgeSeconds": 60}]},
+    )
+    status, headers = preflight("GET")
+    assert status == 200
+    assert headers["Access-Control-Allow-Origin"] == origin
+    assert "GET" in headers["Access-Control-Allow-Methods"]
+    assert preflight("DELETE")[0] == 403  # a method the rule does not allow
+    # An actual (signed) cross-origin GET carries the rule's headers.
+    url = s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "page.txt"})
+    with urllib.request.urlopen(urllib.request.Request(url, headers={"Origin": origin}), timeout=5) as r:
+        assert r.read() == b"hi"
+        assert r.headers["Access-Control-Allow-Origin"] == origin
