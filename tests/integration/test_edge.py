@@ -108,3 +108,11 @@ def test_a_service_without_a_provider_answers_501_naming_the_operation(server: S
         client.list_state_machines()
     assert info.value.response["ResponseMetadata"]["HTTPStatusCode"] == 501
     assert "ListStateMachines" in info.value.response["Error"]["Message"]
+
+
+def test_engine_statistics_are_served(server: ServerProcess) -> None:
+    with urllib.request.urlopen(f"{server.endpoint}/_cloudlet/engine", timeout=5) as r:
+        stats = json.load(r)
+    assert stats["zygote_pid"] > 0
+    assert stats["workers"] == stats["busy"] + stats["idle"] + stats["starting"]
+    assert isinstance(stats["pools"], list)

@@ -209,6 +209,8 @@ class Edge:
                 "services": {s: ("available" if s in self.hub.providers else "wire-only") for s in ROUTED_SERVICES},
             }
             return _json_response(200, body)
+        if path == "engine" and request.method == "GET":
+            return _json_response(200, self.hub.engine.statistics())
         if path.startswith("lambda/code/") and request.method == "GET":
             data = self.hub.providers["lambda"].code_download(path[len("lambda/code/") :])
             if data is None:
