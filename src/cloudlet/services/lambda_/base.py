@@ -71,6 +71,8 @@ class ProviderCore:
         self.engine = engine
         self.logs_store = logs_store
         self.credentials_for_functions = credentials_for_functions
+        #: (region, account, params' name, qualifier) → (write count when read, resolution).
+        self._resolved_cache: dict[tuple[str, str, str, str | None], tuple[int, Resolved]] = {}
 
     # -- naming ----------------------------------------------------------------
 
@@ -131,6 +133,27 @@ class ProviderCore:
     ) -> Resolved:
         key, qualifier = self.ref(ctx, params)
         return await self.db.read(lambda conn: self.resolve_tx(conn, key, qualifier, route=route))
+
+    async def resolve_for_invoke(self, ctx: RequestContext, params: dict[str, Any]) -> Resolved:
+        """``resolve`` without a database read while nothing was written to ``lambda.db``.
+
+        A resolution is cached under the database's count of finished writes,
+        taken before the read and only when no write was in flight; it is used
+        only while that count is unchanged and nothing is in flight, so a write
+        that lands before, during or after the read is never missed.  Aliases
+        with routing weights are not cached: each invoke draws its version.
+        """
+        cache_key = (ctx.region, ctx.account_id, str(params.get("FunctionName")), params.get("Qualifier"))
+        stats = self.db.statistics()
+        cached = self._resolved_cache.get(cache_key)
+        if cached is not None and stats.queue_depth == 0 and cached[0] == stats.writes:
+            return cached[1]
+        resolved = await self.resolve(ctx, params)
+        if stats.queue_depth == 0 and (resolved.alias is None or not resolved.alias.weights):
+            if len(self._resolved_cache) >= 4096:
+                self._resolved_cache.clear()
+            self._resolved_cache[cache_key] = (stats.writes, resolved)
+        return resolved
 
     async def published(self, key: FnKey, version: str, endpoint: str) -> None:
         """Hook after ``PublishVersion`` created ``version`` (SnapStart prepares its snapshot)."""

@@ -168,7 +168,7 @@ class InvokeOps(DestinationOps):
         event = check_payload(payload)
         if invocation_type == "Event":
             return await self._enqueue(ctx, params, event)
-        resolved = await self.resolve(ctx, params)
+        resolved = await self.resolve_for_invoke(ctx, params)
         if invocation_type == "DryRun":
             return {"StatusCode": 204, "Payload": b""}
         result = await self.run(

@@ -303,3 +303,26 @@ def test_settings_policy_and_event_invoke_config(aws_client: Callable[..., Any])
     client.delete_function(FunctionName=name)
     response = error_of(lambda: client.get_policy(FunctionName=name))
     assert response["Error"]["Code"] == "ResourceNotFoundException"
+
+
+def test_warm_invokes_see_every_change_at_once(aws_client: Callable[..., Any]) -> None:
+    """Invoke caches the function's resolution between writes; every write must show immediately."""
+    lam = aws_client("lambda")
+    name = unique("fresh")
+    create(lam, name, code="def handler(e, c):\n    return 1\n")
+    lam.get_waiter("function_active_v2").wait(FunctionName=name, WaiterConfig={"Delay": 1})
+
+    def result(**kwargs: Any) -> Any:
+        return json.load(lam.invoke(FunctionName=name, **kwargs)["Payload"])
+
+    assert result() == 1 and result() == 1  # the second call may be served from the cache
+    for n in (2, 3):
+        lam.update_function_code(FunctionName=name, ZipFile=make_zip(f"def handler(e, c):\n    return {n}\n"))
+        assert result() == n
+    version = lam.publish_version(FunctionName=name)["Version"]
+    lam.create_alias(FunctionName=name, Name="live", FunctionVersion=version)
+    assert result(Qualifier="live") == 3
+    lam.update_function_code(FunctionName=name, ZipFile=make_zip("def handler(e, c):\n    return 4\n"))
+    assert result(Qualifier="live") == 3 and result() == 4
+    lam.delete_function(FunctionName=name)
+    assert error_of(lambda: lam.invoke(FunctionName=name))["Error"]["Code"] == "ResourceNotFoundException"
