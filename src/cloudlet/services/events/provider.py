@@ -24,7 +24,7 @@ import uuid
 from typing import Any
 
 from cloudlet.context import RequestContext
-from cloudlet.events import wait_for_wake
+from cloudlet.events import timer_loop
 from cloudlet.services.events import store
 from cloudlet.services.events.base import DEFAULT_BUS, bus_name, event_time
 from cloudlet.services.events.control import ControlOperations
@@ -228,22 +228,10 @@ class EventsProvider(ControlOperations):
         return min(times) if times else None
 
     async def _run_timer(self) -> None:
-        while True:
-            self._wake.clear()
-            try:
-                await self.fire_due()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("events: firing scheduled rules failed")
-            due = self.next_due()
-            timeout = IDLE_SLEEP_S if due is None else min(IDLE_SLEEP_S, max(0.0, due - self.clock()))
-            if timeout > 0:
-                await self._sleep(timeout)
-
-    async def _sleep(self, timeout: float) -> None:
-        """Sleep until ``timeout`` or ``wake_timer()``."""
-        await wait_for_wake(self._wake, timeout)
+        await timer_loop(
+            wake=self._wake, fire_due=self.fire_due, next_due=self.next_due, clock=self.clock,
+            idle_s=IDLE_SLEEP_S, label="events",
+        )  # fmt: skip
 
     async def fire_due(self) -> int:
         """Fire every scheduled rule that is due now; returns how many fired."""

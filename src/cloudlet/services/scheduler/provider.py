@@ -43,7 +43,7 @@ from collections.abc import Callable
 from typing import Any
 
 from cloudlet.context import RequestContext
-from cloudlet.events import Outbox, wait_for_wake
+from cloudlet.events import Outbox, timer_loop
 from cloudlet.services.events.schedule import ScheduleError, parse_expression, zone_named
 from cloudlet.services.scheduler import store, timing
 from cloudlet.services.scheduler.delivery import DEFAULT_MAX_AGE_S, Invoker, Sender
@@ -403,22 +403,10 @@ class SchedulerProvider:
         return min(times) if times else None
 
     async def _run_timer(self) -> None:
-        while True:
-            self._wake.clear()
-            try:
-                await self.fire_due()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("scheduler: firing schedules failed")
-            due = self.next_due()
-            timeout = IDLE_SLEEP_S if due is None else min(IDLE_SLEEP_S, max(0.0, due - self.clock()))
-            if timeout > 0:
-                await self._sleep(timeout)
-
-    async def _sleep(self, timeout: float) -> None:
-        """Sleep until ``timeout`` or ``wake_timer()``."""
-        await wait_for_wake(self._wake, timeout)
+        await timer_loop(
+            wake=self._wake, fire_due=self.fire_due, next_due=self.next_due, clock=self.clock,
+            idle_s=IDLE_SLEEP_S, label="scheduler",
+        )  # fmt: skip
 
     async def fire_due(self) -> int:
         """Invoke every schedule that is due now; returns how many invocations were queued."""
