@@ -43,15 +43,18 @@ check: $(TEST_STAMP)
 	$(BIN)/ruff check src tests
 	$(BIN)/mypy
 
-# The peers the benchmarks compare with live in their own venv: ministack pins an
-# older botocore than ours, so installing it next to Cloudlet would downgrade boto3.
+# The peers the benchmarks compare with (MiniStack, moto's server) live in their own
+# venv: ministack pins an older botocore than ours, so installing it next to Cloudlet
+# would downgrade boto3.  The bench finds `ministack` and `moto_server` on PATH.
 PEERS := .venv-peers
+PEERS_STAMP := $(PEERS)/.installed-ministack-moto
 
-$(PEERS)/bin/ministack:
-	$(PY) -m venv $(PEERS)
-	$(PEERS)/bin/pip install -q ministack
+$(PEERS_STAMP):
+	test -x $(PEERS)/bin/pip || $(PY) -m venv $(PEERS)
+	$(PEERS)/bin/pip install -q ministack 'moto[server]'
+	touch $@
 
-bench: $(STAMP) $(PEERS)/bin/ministack
+bench: $(STAMP) $(PEERS_STAMP)
 	PATH="$(CURDIR)/$(PEERS)/bin:$$PATH" $(BIN)/cloudlet bench --quick
 
 clean:

@@ -55,6 +55,64 @@ def test_bench_quick_writes_every_field(tmp_path: Path) -> None:
     assert doc["figures"]["warm-latency"]["detail"]["errors"] == 0
 
 
+def test_bench_service_figures_without_peers(tmp_path: Path) -> None:
+    out = tmp_path / "services.json"
+    env = {**os.environ, "CLOUDLET_BENCH_TINY": "1", "COLUMNS": "250", "CLOUDLET_BENCH_NO_PEERS": "1"}
+    args = ["bench", "--only", "s3-small", "--only", "sqs", "--json", str(out)]
+    proc = subprocess.run([sys.executable, "-m", "cloudlet", *args], capture_output=True, text=True,
+                          timeout=120, env=env, cwd=tmp_path)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr + proc.stdout
+    for name in ("s3-small", "sqs-depth", "moto", "MiniStack", "ops/s", "msgs/s"):
+        assert name in proc.stdout
+
+    figures = json.loads(out.read_text())["figures"]
+    assert list(figures) == ["s3-small", "sqs", "sqs-depth"]  # sqs adds its depth row after its own
+    for name, unit in (("s3-small", "ops/s"), ("sqs", "msgs/s")):
+        figure = figures[name]
+        assert figure["error"] is None, figure["error"]
+        assert figure["unit"] == unit and figure["value"] > 0
+        # the baseline is the faster peer: with none running there is no baseline, ratio or verdict
+        assert figure["baseline"] is None and figure["ratio"] is None and figure["met"] is None
+        assert (figure["peer"], figure["peer_note"], figure["moto"], figure["moto_note"]) == (None, "skipped", None, "skipped")
+        runs = figure["detail"]["runs"]
+        assert len(runs) == 1 and runs[0]["errors"] == 0 and runs[0]["operations"] > 0
+        assert 0 < runs[0]["client_cores"] < 8
+    depth = figures["sqs-depth"]
+    own = depth["detail"]["by_server"]["cloudlet"]
+    assert own["queued"] == depth["detail"]["depth"] == 200
+    assert depth["value"] == own["depth_n"]["p50"] > 0 and depth["baseline"] == own["depth_0"]["p50"] > 0
+    assert isinstance(depth["met"], bool)
+
+
+def test_raw_connection_reconnects_after_connection_close() -> None:
+    """moto's server answers HTTP/1.0-style (``Connection: close``): the next request connects again."""
+    import socket
+    import threading
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def serve() -> None:
+        for _ in range(2):
+            conn, _ = listener.accept()
+            with conn:
+                while b"\r\n\r\n" not in conn.recv(65536):
+                    pass
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    conn = RawConnection(f"http://127.0.0.1:{port}", timeout=5)
+    try:
+        assert conn.request(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")[::2] == (200, b"ok")
+        assert conn.request(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")[::2] == (200, b"ok")
+        assert conn.reconnects == 1
+    finally:
+        conn.close()
+        thread.join(5)
+        listener.close()
+
+
 def test_bench_rejects_unknown_figure() -> None:
     proc = subprocess.run([sys.executable, "-m", "cloudlet", "bench", "--only", "nope"],
                           capture_output=True, text=True, timeout=30)  # fmt: skip

@@ -1,8 +1,11 @@
 """Cloudlet's benchmark suite (``cloudlet bench``), per /work/shared/BENCHMARKS.md.
 
-``figures`` holds the measurements (each next to a baseline measured in the
-same run, and MiniStack's figure when it is installed), ``loadgen`` the
-pre-signed raw-HTTP load generator, ``common`` the servers and helpers, and
+``figures`` holds the execution-engine measurements (each next to a baseline
+measured in the same run, and MiniStack's figure when it is installed),
+``services`` the S3 / SQS / DynamoDB figures (against moto's server and
+MiniStack, found on PATH), ``events`` the S3 → Lambda and SQS → Lambda
+delivery figures, ``loadgen`` the raw-HTTP load generator (signed requests,
+forked client processes), ``common`` the servers and helpers, and
 ``asgi_hello`` the bare ASGI baseline.  The CLI lives in ``cloudlet.cli.bench``.
 """
 

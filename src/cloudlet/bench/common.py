@@ -84,6 +84,9 @@ class Figure:
     #: MiniStack's figure for the same workload; None with peer_note saying why.
     peer: float | None = None
     peer_note: str = ""
+    #: moto server's figure (service figures only); None with moto_note saying why.
+    moto: float | None = None
+    moto_note: str = ""
     detail: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
     #: Wall time the figure took to measure (peers and baselines included).
@@ -234,6 +237,28 @@ def ministack_command() -> list[str] | None:
     return [found] if found else None
 
 
+def moto_command() -> list[str] | None:
+    """moto's server entry point (``moto_server``) in this environment, or None if it is not installed."""
+    exe = Path(sys.executable).with_name("moto_server")
+    if exe.exists():
+        return [str(exe)]
+    found = shutil.which("moto_server")
+    return [found] if found else None
+
+
+class MotoServer(ChildServer):
+    """moto's server (``moto[server]``), bound to loopback, as BENCHMARKS.md prescribes."""
+
+    name = "moto"
+    health_path = "/moto-api/"
+
+    def command(self) -> list[str]:
+        cmd = moto_command()
+        if cmd is None:
+            raise RuntimeError("moto_server is not installed")
+        return [*cmd, "-H", "127.0.0.1", "-p", str(self.port)]
+
+
 class MiniStackServer(ChildServer):
     """MiniStack, bound to loopback, as BENCHMARKS.md prescribes."""
 
@@ -347,8 +372,13 @@ def create_function(client: Any, name: str, kind: str, timeout: int = 10, *, wai
 
 
 def signed_request(endpoint: str, method: str, path: str, body: bytes, headers: dict[str, str] | None = None,
-                   service: str = "lambda") -> bytes:  # fmt: skip
-    """The raw HTTP/1.1 bytes of a SigV4-signed request (keep-alive), ready to replay."""
+                   service: str = "lambda", *, content_length: int | None = None) -> bytes:  # fmt: skip
+    """The raw HTTP/1.1 bytes of a SigV4-signed request (keep-alive), ready to replay.
+
+    ``path`` may carry a query string (already percent-encoded); for S3, pass the
+    ``x-amz-content-sha256`` header (the body's SHA-256 or ``UNSIGNED-PAYLOAD``).
+    With ``content_length``, only the head is returned (the caller streams that many body bytes).
+    """
     from botocore.auth import SigV4Auth
     from botocore.awsrequest import AWSRequest
     from botocore.credentials import Credentials
@@ -356,7 +386,8 @@ def signed_request(endpoint: str, method: str, path: str, body: bytes, headers: 
     request = AWSRequest(method=method, url=endpoint + path, data=body, headers=dict(headers or {}))
     SigV4Auth(Credentials("test", "test"), service, REGION).add_auth(request)
     host = endpoint.split("://", 1)[1]
-    lines = [f"{method} {path} HTTP/1.1", f"Host: {host}", f"Content-Length: {len(body)}"]
+    length = len(body) if content_length is None else content_length
+    lines = [f"{method} {path} HTTP/1.1", f"Host: {host}", f"Content-Length: {length}"]
     lines += [f"{k}: {v}" for k, v in request.headers.items() if k.lower() not in ("host", "content-length")]
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
@@ -373,11 +404,26 @@ class RawConnection:
 
     def __init__(self, endpoint: str, timeout: float = 60.0) -> None:
         host, port = endpoint.split("://", 1)[1].rsplit(":", 1)
-        self.sock = socket.create_connection((host, int(port)), timeout=timeout)
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.address = (host, int(port))
+        self.timeout = timeout
+        #: Times the server closed the connection after a response (``Connection: close``, e.g.
+        #: moto's HTTP/1.0 server) and the next request had to connect again.
+        self.reconnects = 0
+        self._closed = False
+        self.sock = self._connect()
         self.buf = b""
 
+    def _connect(self) -> socket.socket:
+        sock = socket.create_connection(self.address, timeout=self.timeout)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return sock
+
     def request(self, data: bytes) -> tuple[int, dict[str, str], bytes]:
+        if self._closed:  # the server closed it after the last response
+            self.sock = self._connect()
+            self.buf = b""
+            self._closed = False
+            self.reconnects += 1
         self.sock.sendall(data)
         return self.read_response()
 
@@ -396,6 +442,9 @@ class RawConnection:
         while len(self.buf) < length:
             self._fill()
         body, self.buf = self.buf[:length], self.buf[length:]
+        if headers.get("connection", "").lower() == "close":
+            self.sock.close()
+            self._closed = True
         return status, headers, body
 
     def _fill(self) -> None:

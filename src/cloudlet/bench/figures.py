@@ -29,14 +29,18 @@ from cloudlet.bench.common import (
     CloudletServer,
     Figure,
     MiniStackServer,
+    MotoServer,
     RawConnection,
     Stats,
     create_function,
     invoke_request,
     ministack_command,
+    moto_command,
     ms,
     tree_memory_kb,
 )
+from cloudlet.bench.events import EVENT_FIGURES
+from cloudlet.bench.services import SERVICE_FIGURES
 
 #: Keep-warm of the "cold" server: idle environments are reaped within ~0.4 s.
 SHORT_KEEP_WARM = 0.3
@@ -60,15 +64,34 @@ class Plan:
     burst_runs: int
     burst_hold_s: float
     peer_burst_runs: int = 0
+    # service figures (cloudlet.bench.services)
+    svc_runs: int = 3  # throughput runs per figure (Cloudlet)
+    peer_svc_runs: int = 2
+    svc_seconds: float = 3.0
+    large_mib: int = 256  # s3-large object size
+    large_runs: int = 2
+    list_keys: int = 100_000  # s3-list
+    list_runs: int = 2
+    sqs_depth: int = 100_000
+    depth_cycles: int = 300  # send/receive/delete cycles timed at each depth
+    events: int = 300  # event-s3 / event-sqs samples
+    #: Seconds a peer may take to load s3-list's keys or fill sqs's deep queue (it stops early, after a
+    #: sixth of this, when its pace cannot make it), and an eighth of it for each set of its sqs-depth cycles:
+    #: moto's server manages ~200 PUTs/s and its SQS slows down with depth.  A shortfall is reported.
+    peer_budget_s: float = 120.0
 
 
 FULL = Plan(cold=60, fork=200, fresh_python=10, peer_cold=8, warm=5000, peer_warm=200, tp_runs=5,
             tp_seconds=5.0, peer_tp_runs=3, idle_functions=1000, burst_runs=5, burst_hold_s=2.0, peer_burst_runs=2)  # fmt: skip
 QUICK = Plan(cold=12, fork=50, fresh_python=3, peer_cold=3, warm=600, peer_warm=40, tp_runs=3,
-             tp_seconds=1.5, peer_tp_runs=1, idle_functions=1000, burst_runs=2, burst_hold_s=2.0)  # fmt: skip
+             tp_seconds=1.5, peer_tp_runs=1, idle_functions=1000, burst_runs=2, burst_hold_s=2.0,
+             svc_runs=2, peer_svc_runs=1, svc_seconds=1.5, large_mib=64, large_runs=1, list_keys=10_000,
+             list_runs=1, sqs_depth=10_000, depth_cycles=60, events=60, peer_budget_s=20.0)  # fmt: skip
 #: For the suite's own smoke test (``CLOUDLET_BENCH_TINY=1``): just enough to produce every field.
 TINY = Plan(cold=2, fork=5, fresh_python=1, peer_cold=1, warm=20, peer_warm=5, tp_runs=1,
-            tp_seconds=0.5, peer_tp_runs=1, idle_functions=20, burst_runs=1, burst_hold_s=0.5)  # fmt: skip
+            tp_seconds=0.5, peer_tp_runs=1, idle_functions=20, burst_runs=1, burst_hold_s=0.5,
+            svc_runs=1, peer_svc_runs=1, svc_seconds=0.5, large_mib=4, large_runs=1, list_keys=300,
+            list_runs=1, sqs_depth=200, depth_cycles=10, events=5, peer_budget_s=5.0)  # fmt: skip
 
 
 class Bench:
@@ -79,8 +102,12 @@ class Bench:
         self.peers = peers
         self.log = log
         self.results: dict[str, Figure] = {}
+        #: Extra rows a figure adds after its own (e.g. ddb's GetItem and Query rows).
+        self.extras: list[Figure] = []
+        #: Values figures share within a run (e.g. a baseline measured once).
+        self.cache: dict[str, Any] = {}
         self._servers: dict[str, ChildServer] = {}
-        self._peer_error: str | None = None
+        self._peer_errors: dict[str, str] = {}
 
     def server(self, key: str) -> ChildServer:
         if key not in self._servers:
@@ -89,6 +116,8 @@ class Bench:
                 "warm": lambda: CloudletServer(),
                 "asgi": AsgiHelloServer,
                 "ministack": MiniStackServer,
+                "moto": MotoServer,
+                "services": lambda: CloudletServer(),  # the service figures' own Cloudlet
             }
             self.log(f"starting {key} server")
             self._servers[key] = factories[key]().start()
@@ -96,17 +125,22 @@ class Bench:
 
     def ministack(self) -> tuple[ChildServer | None, str]:
         """MiniStack, or (None, why not)."""
+        return self.peer("ministack")
+
+    def peer(self, key: str) -> tuple[ChildServer | None, str]:
+        """The peer ``key`` ("ministack" or "moto"), or (None, why not)."""
         if not self.peers:
             return None, "skipped"
-        if ministack_command() is None:
+        command = {"ministack": ministack_command, "moto": moto_command}[key]
+        if command() is None:
             return None, "not installed"
-        if self._peer_error:
-            return None, self._peer_error
+        if key in self._peer_errors:
+            return None, self._peer_errors[key]
         try:
-            return self.server("ministack"), ""
+            return self.server(key), ""
         except Exception as exc:
-            self._peer_error = f"failed to start: {exc}"[:200]
-            return None, self._peer_error
+            self._peer_errors[key] = f"failed to start: {exc}"[:200]
+            return None, self._peer_errors[key]
 
     def stop_server(self, key: str) -> None:
         server = self._servers.pop(key, None)
@@ -458,6 +492,8 @@ FIGURES: dict[str, Callable[[Bench], Figure]] = {
     "warm-throughput": warm_throughput,
     "idle": idle,
     "burst": burst,
+    **SERVICE_FIGURES,
+    **EVENT_FIGURES,
 }
 
 
@@ -475,9 +511,12 @@ def run(names: list[str], plan: Plan, *, peers: bool = True, log: Callable[[str]
                 figure = Figure(name, "", None, None, "", "", None, error=f"{type(exc).__name__}: {exc}"[-4000:])
             figure.seconds = time.monotonic() - started
             bench.results[name] = figure
+            for extra in bench.extras:
+                bench.results[extra.name] = extra
+            bench.extras.clear()
             if name in ("warm-throughput",):
                 with contextlib.suppress(Exception):
                     bench.stop_server("warm")  # its 16 warm environments would skew later figures
     finally:
         bench.close()
-    return [bench.results[n] for n in FIGURES if n in bench.results]
+    return list(bench.results.values())

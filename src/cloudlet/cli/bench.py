@@ -17,15 +17,17 @@ from rich.table import Table
 
 from cloudlet.bench import FIGURES, FULL, QUICK, TINY, Figure, run
 
-console = Console(width=None if sys.stdout.isatty() else 160)
+console = Console(width=None if sys.stdout.isatty() else 200)
+#: Units where more is better (throughputs); for the others (ms, MB) less is better.
+HIGHER_IS_BETTER = {"req/s", "ops/s", "msgs/s", "keys/s", "MB/s"}
 
 
 def _fmt(value: float | None, unit: str) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "—"
-    if unit == "req/s":
+    if unit in HIGHER_IS_BETTER and unit != "MB/s":
         return f"{value:,.0f} {unit}"
-    if unit == "MB":
+    if unit in ("MB", "MB/s"):
         return f"{value:,.1f} {unit}"
     return f"{value:,.2f} {unit}" if value < 100 else f"{value:,.0f} {unit}"
 
@@ -35,9 +37,14 @@ def _spread(f: Figure) -> str:
     d = f.detail
     if "p99" in d and f.value is not None:
         return f"p99 {d['p99']:.2f}, n={d['samples']}"
-    if f.unit == "req/s" and d.get("runs"):
+    runs = d.get("runs")
+    if f.unit in HIGHER_IS_BETTER and isinstance(runs, list) and runs and "client_cores" in runs[0]:
         cores = max(r["client_cores"] for r in d["runs"])
         return f"{len(d['runs'])} runs, client ≤{cores:.2f} CPU"
+    if f.name.startswith("s3-large") and "rss_growth_mb" in d:
+        return f"RSS +{d['rss_growth_mb']:.1f} MB"
+    if f.name == "s3-list" and d.get("runs"):
+        return f"{d['keys']:,} keys, {len(d['runs'])} runs"
     if f.name == "idle" and "growth_mb" in d:
         return f"+{d['growth_mb']:.1f} MB, {d['functions']} fns"
     if f.name == "burst" and d.get("runs"):
@@ -45,26 +52,32 @@ def _spread(f: Figure) -> str:
     return ""
 
 
+def _versus(f: Figure, other: float | None) -> str:
+    """How Cloudlet compares with a peer's value of the same figure."""
+    if other is None or not f.value:
+        return "—"
+    faster = f.value / other if f.unit in HIGHER_IS_BETTER else other / f.value
+    better, worse = ("smaller", "larger") if f.unit == "MB" else ("faster", "slower")
+    return f"{faster:.1f}x {better}" if faster >= 1 else f"{1 / faster:.1f}x {worse}"
+
+
 def _table(figures: list[Figure], title: str) -> Table:
-    table = Table("figure", "value", "spread", "baseline", "ratio", "MiniStack", "vs MiniStack", "target",
-                  "met?", title=title)  # fmt: skip
+    table = Table("figure", "value", "spread", "baseline", "ratio", "MiniStack", "vs MiniStack", "moto",
+                  "vs moto", "target", "met?", title=title)  # fmt: skip
     for f in figures:
         if f.error and f.value is None:
             lines = f.error.strip().splitlines()
             summary = lines[0] if len(lines) == 1 else f"{lines[0]} … {lines[-1]}"
-            table.add_row(f.name, f"[red]error[/]: {escape(summary[:300])}", "", "", "", "", "", f.target, "[red]no[/]")
+            table.add_row(f.name, f"[red]error[/]: {escape(summary[:300])}", "", "", "", "", "", "", "", f.target,
+                          "[red]no[/]")  # fmt: skip
             continue
         peer = _fmt(f.peer, f.unit) if f.peer is not None else escape(f.peer_note or "—")
-        if f.peer is not None and f.value:
-            faster = f.value / f.peer if f.unit == "req/s" else f.peer / f.value
-            better, worse = ("smaller", "larger") if f.unit == "MB" else ("faster", "slower")
-            vs = f"{faster:.1f}x {better}" if faster >= 1 else f"{1 / faster:.1f}x {worse}"
-        else:
-            vs = "—"
+        vs = _versus(f, f.peer)
+        moto = _fmt(f.moto, f.unit) if f.moto is not None else escape(f.moto_note or "—")
         ratio = f"{f.ratio:.2f}x" if f.ratio is not None else "—"
         met = {True: "[green]yes[/]", False: "[red]no[/]", None: "—"}[f.met]
         table.add_row(f.name, _fmt(f.value, f.unit), _spread(f), _fmt(f.baseline, f.unit), ratio, peer, vs,
-                      f.target, met)  # fmt: skip
+                      moto, _versus(f, f.moto), f.target, met)  # fmt: skip
     return table
 
 
@@ -74,19 +87,19 @@ def _legend(figures: list[Figure]) -> str:
 
 @click.command()
 @click.option("--quick", is_flag=True, envvar="CLOUDLET_BENCH_QUICK",
-              help="Fewer samples: finishes in under two minutes (env CLOUDLET_BENCH_QUICK).")  # fmt: skip
+              help="Fewer samples: all figures in under four minutes (env CLOUDLET_BENCH_QUICK).")  # fmt: skip
 @click.option("--only", "only", multiple=True, type=click.Choice(list(FIGURES)),
               help="Run only this figure (repeatable).")  # fmt: skip
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write the results as JSON to this file.")  # fmt: skip
 @click.option("--no-peers", is_flag=True, envvar="CLOUDLET_BENCH_NO_PEERS",
-              help="Do not start MiniStack (env CLOUDLET_BENCH_NO_PEERS).")  # fmt: skip
+              help="Do not start MiniStack or moto_server (env CLOUDLET_BENCH_NO_PEERS).")  # fmt: skip
 def bench(quick: bool, only: tuple[str, ...], json_path: Path | None, no_peers: bool) -> None:
-    """Measure Cloudlet against same-run baselines and MiniStack; print a table.
+    """Measure Cloudlet against same-run baselines, MiniStack and moto; print a table.
 
     Starts its own Cloudlet servers (temporary data dirs, loopback), the bare
-    ASGI baseline and, when installed (``pip install cloudlet[bench]``),
-    MiniStack; stops them all at the end.  Set CLOUDLET_BENCH_TINY=1 for a
+    ASGI baseline and, when on PATH (``make bench`` installs them in
+    .venv-peers), MiniStack and moto_server; stops them all at the end.  Set CLOUDLET_BENCH_TINY=1 for a
     smoke run with a handful of samples.
 
     \b
