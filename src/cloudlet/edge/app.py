@@ -18,6 +18,7 @@ Everything per service (models, protocols, dispatch tables) is built in
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -311,7 +312,40 @@ async def _write_response(send: Send, response: HttpResponse, *, head: bool) -> 
         if lower == "content-length":
             has_length = True
         headers.append((lower.encode("latin-1"), value.encode("latin-1")))
+    if response.stream is not None:
+        await _write_streamed(send, response, headers, has_length=has_length, head=head)
+        return
     if not has_length:
         headers.append((b"content-length", str(len(response.body)).encode()))
     await send({"type": "http.response.start", "status": response.status, "headers": headers})
     await send({"type": "http.response.body", "body": b"" if head else response.body})
+
+
+async def _write_streamed(
+    send: Send, response: HttpResponse, headers: list[tuple[bytes, bytes]], *, has_length: bool, head: bool
+) -> None:
+    """Send a streamed body chunk by chunk; memory holds one chunk, whatever the size.
+
+    The first chunk is read before the status line goes out, so a body that cannot
+    be read (its file vanished under a concurrent delete) still gets a clean 500.
+    """
+    chunks = iter(response.stream)
+    try:
+        if not has_length:
+            headers.append((b"content-length", str(len(response.stream)).encode()))
+        try:
+            chunk = b"" if head else await asyncio.to_thread(next, chunks, b"")
+        except OSError:
+            log.exception("streamed body could not be read")
+            await send({"type": "http.response.start", "status": 500, "headers": [(b"content-length", b"0")]})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        await send({"type": "http.response.start", "status": response.status, "headers": headers})
+        while chunk:
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            chunk = await asyncio.to_thread(next, chunks, b"")
+        await send({"type": "http.response.body", "body": b""})
+    finally:
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            close()

@@ -53,6 +53,9 @@ class HttpResponse:
     status: int = 200
     headers: list[tuple[str, str]] = field(default_factory=list)
     body: bytes = b""
+    #: A body too large to hold in memory: chunks read lazily (blocking reads; the edge
+    #: runs them in a thread) with ``len()`` the total.  When set, ``body`` is empty.
+    stream: Any = None
 
     def header(self, name: str) -> str | None:
         lname = name.lower()

@@ -687,7 +687,12 @@ class RestProtocol(Protocol):
             if member.type_name in ("blob", "string"):
                 if value is None:
                     return
-                response.body = value.encode() if isinstance(value, str) else bytes(value)
+                if isinstance(value, str):
+                    response.body = value.encode()
+                elif isinstance(value, bytes | bytearray | memoryview):
+                    response.body = bytes(value)
+                else:  # a streamed body (e.g. S3's BlobBody): sized chunks the edge sends as read
+                    response.stream = value
                 if not any(k.lower() == "content-type" for k, _ in response.headers):
                     kind = self.blob_content_type if member.type_name == "blob" else "text/plain"
                     response.headers.append(("Content-Type", kind))

@@ -186,8 +186,8 @@ def _marker_error(obj: ObjectRow, by_version: bool, key: str) -> ServiceError:
 
 
 class ObjectsMixin(S3Base):
-    #: Answer large GetObject bodies as a lazy ``BlobBody`` instead of bytes (needs an edge that streams).
-    stream_responses = False
+    #: Answer large GetObject bodies as a lazy ``BlobBody`` instead of bytes; the edge streams them.
+    stream_responses = True
 
     # -- hooks the notification mixin overrides ----------------------------------
 
