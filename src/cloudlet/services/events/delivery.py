@@ -25,6 +25,7 @@ from typing import Any
 
 from cloudlet.errors import ServiceError
 from cloudlet.events import Outbox
+from cloudlet.services.events.targets import send_to_dead_letter_queue, send_to_target
 from cloudlet.storage import Database
 
 log = logging.getLogger(__name__)
@@ -32,11 +33,6 @@ log = logging.getLogger(__name__)
 DEFAULT_MAX_ATTEMPTS = 185
 DEFAULT_MAX_AGE_S = 86400
 Sender = Callable[[dict[str, Any]], Awaitable[None]]
-
-
-def queue_url(arn: str, endpoint: str) -> str:
-    parts = arn.split(":")
-    return f"{endpoint.rstrip('/')}/{parts[4]}/{parts[5]}"
 
 
 class Unsupported(Exception):
@@ -95,23 +91,11 @@ class Deliverer:
         service, region, account = parts[2], parts[3] or payload["region"], parts[4] or payload["account"]
         text: str = payload["input"]
         call = self.hub.call
-        if service == "lambda":
-            await call(
-                "lambda", "Invoke", {"FunctionName": arn, "InvocationType": "Event", "Payload": text.encode()},
-                region=region, account_id=account, endpoint=self.endpoint(payload),
-            )
-        elif service == "sqs":
-            params: dict[str, Any] = {"QueueUrl": queue_url(arn, self.endpoint(payload)), "MessageBody": text}
-            group = (payload.get("sqs") or {}).get("MessageGroupId")
-            if group:
-                params["MessageGroupId"] = group
-            await call("sqs", "SendMessage", params, region=region, account_id=account, endpoint=self.endpoint(payload))
-        elif service == "sns":
-            await call(
-                "sns", "Publish", {"TopicArn": arn, "Message": text},
-                region=region, account_id=account, endpoint=self.endpoint(payload),
-            )
-        elif service == "events" and ":event-bus/" in arn:
+        group = (payload.get("sqs") or {}).get("MessageGroupId")
+        endpoint = self.endpoint(payload)
+        if await send_to_target(call, arn, text, region=region, account=account, endpoint=endpoint, message_group_id=group):
+            return
+        if service == "events" and ":event-bus/" in arn:
             event = json.loads(text)
             entry = {
                 "Source": event.get("source"),
@@ -155,19 +139,10 @@ class Deliverer:
             "ERROR_CODE": code,
             "ERROR_MESSAGE": message[:1024],
         }
-        parts = dlq.split(":")
         try:
-            await self.hub.call(
-                "sqs", "SendMessage",
-                {
-                    "QueueUrl": queue_url(dlq, self.endpoint(payload)),
-                    "MessageBody": payload["input"],
-                    "MessageAttributes": {
-                        k: {"DataType": "String", "StringValue": v} for k, v in attributes.items() if v
-                    },
-                },
-                region=parts[3], account_id=parts[4], endpoint=self.endpoint(payload),
-            )
+            body = payload["input"]
+            kept = {k: v for k, v in attributes.items() if v}
+            await send_to_dead_letter_queue(self.hub.call, dlq, body, kept, endpoint=self.endpoint(payload))
             self.dead_lettered += 1
         except Exception:
             log.exception("events: sending to dead-letter queue %s failed", dlq)

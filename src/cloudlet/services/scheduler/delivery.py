@@ -29,6 +29,7 @@ from typing import Any
 from cloudlet.errors import ServiceError
 from cloudlet.events import Outbox
 from cloudlet.services.events.base import event_time
+from cloudlet.services.events.targets import send_to_dead_letter_queue, send_to_target
 from cloudlet.storage import Database
 
 log = logging.getLogger(__name__)
@@ -121,19 +122,11 @@ class Invoker:
         if service == "scheduler" and parts[5] == "aws-sdk":
             api_service, action = parts[6], parts[7]
             await call(api_service, _pascal(action), json.loads(text), region=payload["region"], account_id=payload["account"])
-        elif service == "lambda":
-            await call(
-                "lambda", "Invoke", {"FunctionName": arn, "InvocationType": "Event", "Payload": text.encode()},
-                region=region, account_id=account,
-            )
-        elif service == "sqs":
-            params: dict[str, Any] = {"QueueUrl": f"{self.endpoint()}/{account}/{parts[5]}", "MessageBody": text}
-            group = (target.get("SqsParameters") or {}).get("MessageGroupId")
-            if group:
-                params["MessageGroupId"] = group
-            await call("sqs", "SendMessage", params, region=region, account_id=account)
-        elif service == "sns":
-            await call("sns", "Publish", {"TopicArn": arn, "Message": text}, region=region, account_id=account)
+        elif await send_to_target(
+            call, arn, text, region=region, account=account, endpoint=self.endpoint(),
+            message_group_id=(target.get("SqsParameters") or {}).get("MessageGroupId"),
+        ):  # fmt: skip
+            return
         elif service == "events":
             extra = target.get("EventBridgeParameters") or {}
             entry = {
@@ -180,17 +173,8 @@ class Invoker:
             "SCHEDULE_ARN": payload["schedule"],
             "TARGET_ARN": payload["target"]["Arn"],
         }
-        parts = dlq.split(":")
         try:
-            await self.hub.call(
-                "sqs", "SendMessage",
-                {
-                    "QueueUrl": f"{self.endpoint()}/{parts[4]}/{parts[5]}",
-                    "MessageBody": text,
-                    "MessageAttributes": {k: {"DataType": "String", "StringValue": v} for k, v in attributes.items()},
-                },
-                region=parts[3], account_id=parts[4],
-            )
+            await send_to_dead_letter_queue(self.hub.call, dlq, text, attributes, endpoint=self.endpoint())
             self.dead_lettered += 1
         except Exception:
             log.exception("scheduler: sending to dead-letter queue %s failed", dlq)
