@@ -39,7 +39,7 @@ from __future__ import annotations
 import base64
 import binascii
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 from xml.etree import ElementTree as ET
 from xml.parsers import expat
@@ -236,6 +236,83 @@ def namespace_attributes(serialization: Mapping[str, Any]) -> dict[str, str]:
     return {f"xmlns:{prefix}" if prefix else "xmlns": namespace["uri"]}
 
 
+#: Writes one member value (the member's shape and element name are bound in).
+_MemberWriter = Callable[["XmlWriter", Any], None]
+#: Per structure shape: member name -> (bound to an HTTP location?, writer); None for attributes.
+_PLANS: dict[Shape, dict[str, tuple[bool, _MemberWriter] | None]] = {}
+#: Shapes live as long as their cached service model; the cap only guards against models loaded
+#: again and again (tests), whose old shapes would otherwise be kept alive here.
+_MAX_PLANS = 4096
+
+
+def _scalar_writer(shape: Shape, tag: str) -> _MemberWriter | None:
+    """A writer for a scalar member without namespace attributes: one append per value."""
+    if namespace_attributes(shape.serialization):
+        return None
+    kind = shape.type_name
+    head, tail = f"<{tag}>", f"</{tag}>"
+    if kind == "boolean":
+        true, false = f"{head}true{tail}", f"{head}false{tail}"
+        return lambda writer, value: writer.parts.append(true if value else false)
+    if kind == "timestamp":
+        fmt = shape.serialization.get("timestampFormat", "iso8601")
+        return lambda writer, value: writer.parts.append(
+            head + escape_text(str(format_timestamp(value, fmt))) + tail)
+    if kind in ("string", *_INTEGERS):
+        return lambda writer, value: writer.parts.append(head + escape_text(str(value)) + tail)
+    return None  # floats and blobs: the general path
+
+
+def _member_writer(member: Shape, tag: str) -> _MemberWriter:
+    """The fastest writer that gives the bytes ``XmlWriter.value(member, value, tag)`` gives."""
+    scalar = _scalar_writer(member, tag)
+    if scalar is not None:
+        return scalar
+    if member.type_name == "list" and member.serialization.get("flattened"):
+        item: Shape = member.member
+        item_tag = item.serialization.get("name", tag)
+        plain = (item.type_name == "structure" and not namespace_attributes(item.serialization)
+                 and not any(m.serialization.get("xmlAttribute") for m in item.members.values()))
+        if plain:
+            head, tail = f"<{item_tag}>", f"</{item_tag}>"
+
+            def structures(writer: XmlWriter, value: Any) -> None:
+                for element in value:
+                    writer.parts.append(head)
+                    writer.members(item, element)
+                    writer.parts.append(tail)
+
+            return structures
+        item_scalar = _scalar_writer(item, item_tag)
+        if item_scalar is not None:
+            write_item = item_scalar
+
+            def scalars(writer: XmlWriter, value: Any) -> None:
+                for element in value:
+                    write_item(writer, element)
+
+            return scalars
+    return lambda writer, value: writer.value(member, value, tag)
+
+
+def _member_plan(shape: Shape) -> dict[str, tuple[bool, _MemberWriter] | None]:
+    """Built once per structure shape (models are loaded once, so this stays small)."""
+    plan = _PLANS.get(shape)
+    if plan is None:
+        if len(_PLANS) >= _MAX_PLANS:
+            _PLANS.clear()
+        plan = {}
+        for name, member in shape.members.items():
+            serialization = member.serialization
+            if serialization.get("xmlAttribute"):
+                plan[name] = None
+            else:
+                plan[name] = ("location" in serialization,
+                              _member_writer(member, serialization.get("name", name)))
+        _PLANS[shape] = plan
+    return plan
+
+
 class XmlWriter:
     """Writes values shaped by botocore models as XML text."""
 
@@ -299,13 +376,14 @@ class XmlWriter:
         self.open(name, attributes)
 
     def members(self, shape: Shape, value: Mapping[str, Any], *, skip_bound: bool = False) -> None:
+        plan = _member_plan(shape)
         for member_name, member_value in value.items():
-            member = shape.members.get(member_name)
-            if member is None or member_value is None or member.serialization.get("xmlAttribute"):
+            if member_value is None:
                 continue
-            if skip_bound and "location" in member.serialization:
+            entry = plan.get(member_name)
+            if entry is None or (skip_bound and entry[0]):
                 continue
-            self.value(member, member_value, member.serialization.get("name", member_name))
+            entry[1](self, member_value)
 
     def _list(self, shape: Shape, value: Any, name: str, attributes: dict[str, str]) -> None:
         item = shape.member

@@ -1,40 +1,90 @@
-"""ListObjects, ListObjectsV2 and ListObjectVersions over the paged index scan."""
+"""ListObjects, ListObjectsV2 and ListObjectVersions over the paged index scan.
+
+The scans read only the columns a listing shows, as plain tuples
+(:class:`Listed`), and step their SQL cursor lazily: a scan that
+:func:`~cloudlet.services.s3.listing.paginate` abandons (page full, or a
+common prefix to skip) has read no row past the last one it used.  Every query
+is a range seek on an index (``objects_latest`` for the current versions,
+``objects_versions`` for all of them), so a page costs the same in a bucket of
+a thousand keys or a million.  A listing parses an object's ``meta`` JSON only
+for the three fields it shows, through a small cache (objects written the same
+way share the same text).
+"""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterator
-from typing import Any
+from functools import lru_cache
+from typing import Any, NamedTuple
 
 from cloudlet.context import RequestContext
 from cloudlet.services.s3 import errors
-from cloudlet.services.s3.base import OWNER_NAME, ObjectRow, S3Base, owner_id, to_datetime
-from cloudlet.services.s3.listing import encode_key, make_token, paginate, read_token
+from cloudlet.services.s3.base import OWNER_NAME, S3Base, owner_id, to_datetime
+from cloudlet.services.s3.listing import Scan, encode_key, make_token, paginate, read_token
 
-#: Rows fetched per index seek while listing.
-BATCH = 500
+#: Rows asked of one index seek while listing (read lazily: a scan stops where the page does).
+BATCH = 1000
+
+_COLUMNS = "key, version_id, seq, is_latest, delete_marker, size, etag, last_modified, meta"
 
 
-def scan_latest(conn: sqlite3.Connection, bucket: str) -> Any:
-    def scan(start: str, inclusive: bool) -> Iterator[ObjectRow]:
+class Listed(NamedTuple):
+    """The columns of an ``objects`` row that a listing shows (``meta`` still JSON text)."""
+
+    key: str
+    version_id: str
+    seq: int
+    is_latest: int
+    delete_marker: int
+    size: int
+    etag: str
+    last_modified: float
+    meta: str
+
+
+def _listed(_cursor: sqlite3.Cursor, row: tuple[Any, ...]) -> Listed:
+    return Listed._make(row)
+
+
+def _rows(conn: sqlite3.Connection, sql: str, params: tuple[Any, ...]) -> Iterator[Listed]:
+    cursor = conn.cursor()
+    cursor.row_factory = _listed  # not sqlite3.Row: a tuple is all a listing needs
+    rows: Iterator[Listed] = cursor.execute(sql, params)
+    return rows
+
+
+def scan_latest(conn: sqlite3.Connection, bucket: str) -> Scan[Listed]:
+    """Current versions that are not delete markers, in key order, from a start key on."""
+
+    def scan(start: str, inclusive: bool) -> Iterator[Listed]:
         op = ">=" if inclusive else ">"
         cursor = start
         while True:
-            rows = conn.execute(
-                f"SELECT * FROM objects WHERE bucket = ? AND is_latest = 1 AND key {op} ? ORDER BY key LIMIT ?",
-                (bucket, cursor, BATCH),
-            ).fetchall()
-            for row in rows:
-                if not row["delete_marker"]:
-                    yield ObjectRow.from_row(row)
-            if len(rows) < BATCH:
+            seen = 0
+            last = cursor
+            for row in _rows(conn, f"SELECT {_COLUMNS} FROM objects WHERE bucket = ? AND is_latest = 1 "
+                                   f"AND key {op} ? ORDER BY key LIMIT ?", (bucket, cursor, BATCH)):
+                seen += 1
+                last = row.key
+                if not row.delete_marker:
+                    yield row
+            if seen < BATCH:
                 return
-            cursor, op = rows[-1]["key"], ">"
+            cursor, op = last, ">"
 
     return scan
 
 
-def scan_versions(conn: sqlite3.Connection, bucket: str, key_marker: str, version_marker: str | None) -> Any:
+def _older_versions(conn: sqlite3.Connection, bucket: str, key: str, seq: int) -> Iterator[Listed]:
+    """The versions of ``key`` older than ``seq``, newest first."""
+    return _rows(conn, f"SELECT {_COLUMNS} FROM objects WHERE bucket = ? AND key = ? AND seq < ? ORDER BY seq DESC",
+                 (bucket, key, seq))
+
+
+def scan_versions(conn: sqlite3.Connection, bucket: str, key_marker: str, version_marker: str | None) -> Scan[Listed]:
+    """Every version and delete marker, by key then newest first, from a start key on."""
     marker_seq: int | None = None
     if key_marker and version_marker:
         row = conn.execute("SELECT seq FROM objects WHERE bucket = ? AND key = ? AND version_id = ?",
@@ -43,32 +93,37 @@ def scan_versions(conn: sqlite3.Connection, bucket: str, key_marker: str, versio
             raise errors.invalid_argument("Invalid version id specified", "version-id-marker", version_marker)
         marker_seq = row["seq"]
 
-    def scan(start: str, inclusive: bool) -> Iterator[ObjectRow]:
+    def scan(start: str, inclusive: bool) -> Iterator[Listed]:
         if marker_seq is not None and start == key_marker:
-            for row in conn.execute(
-                "SELECT * FROM objects WHERE bucket = ? AND key = ? AND seq < ? ORDER BY seq DESC",
-                (bucket, key_marker, marker_seq),
-            ):
-                yield ObjectRow.from_row(row)
+            yield from _older_versions(conn, bucket, key_marker, marker_seq)
             inclusive = False
         op = ">=" if inclusive else ">"
-        cursor, last_seq = start, None
+        cursor = start
         while True:
-            if last_seq is None:
-                rows = conn.execute(
-                    f"SELECT * FROM objects WHERE bucket = ? AND key {op} ? ORDER BY key, seq DESC LIMIT ?",
-                    (bucket, cursor, BATCH)).fetchall()
-            else:
-                rows = conn.execute(
-                    "SELECT * FROM objects WHERE bucket = ? AND ((key = ? AND seq < ?) OR key > ?) "
-                    "ORDER BY key, seq DESC LIMIT ?", (bucket, cursor, last_seq, cursor, BATCH)).fetchall()
-            for row in rows:
-                yield ObjectRow.from_row(row)
-            if len(rows) < BATCH:
+            seen = 0
+            last: Listed | None = None
+            for row in _rows(conn, f"SELECT {_COLUMNS} FROM objects WHERE bucket = ? AND key {op} ? "
+                                   "ORDER BY key, seq DESC LIMIT ?", (bucket, cursor, BATCH)):
+                seen += 1
+                last = row
+                yield row
+            if seen < BATCH or last is None:
                 return
-            cursor, last_seq = rows[-1]["key"], rows[-1]["seq"]
+            # The batch may have stopped inside a key's versions: finish that key, then seek past it.
+            # (One "(key = ? AND seq < ?) OR key > ?" query would not be a range seek.)
+            yield from _older_versions(conn, bucket, last.key, last.seq)
+            cursor, op = last.key, ">"
 
     return scan
+
+
+@lru_cache(maxsize=512)
+def _shown_meta(meta: str) -> tuple[str, tuple[str, ...], str | None]:
+    """(storage class, checksum algorithms, checksum type) of a row's ``meta`` JSON."""
+    parsed = json.loads(meta)
+    checksums = parsed.get("Checksums") or {}
+    return (parsed.get("StorageClass") or "STANDARD", tuple(sorted(checksums)),
+            parsed.get("ChecksumType", "FULL_OBJECT") if checksums else None)
 
 
 def _max_keys(params: dict[str, Any]) -> int:
@@ -81,18 +136,18 @@ def _max_keys(params: dict[str, Any]) -> int:
     return min(value, 1000)
 
 
-def _content(obj: ObjectRow, encoding: str | None, owner: dict[str, str] | None) -> dict[str, Any]:
+def _content(obj: Listed, encoding: str | None, owner: dict[str, str] | None) -> dict[str, Any]:
+    storage_class, algorithms, checksum_type = _shown_meta(obj.meta)
     entry: dict[str, Any] = {
-        "Key": encode_key(obj.key, encoding),
+        "Key": encode_key(obj.key, encoding) if encoding else obj.key,
         "LastModified": to_datetime(obj.last_modified),
         "ETag": obj.etag,
         "Size": obj.size,
-        "StorageClass": obj.meta.get("StorageClass") or "STANDARD",
+        "StorageClass": storage_class,
     }
-    checksums = obj.meta.get("Checksums") or {}
-    if checksums:
-        entry["ChecksumAlgorithm"] = sorted(checksums)
-        entry["ChecksumType"] = obj.meta.get("ChecksumType", "FULL_OBJECT")
+    if algorithms:
+        entry["ChecksumAlgorithm"] = list(algorithms)
+        entry["ChecksumType"] = checksum_type
     if owner is not None:
         entry["Owner"] = owner
     return entry
@@ -188,7 +243,7 @@ class ListingMixin(S3Base):
         versions: list[dict[str, Any]] = []
         markers: list[dict[str, Any]] = []
         for obj in page.entries:
-            common = {"Key": encode_key(obj.key, encoding), "VersionId": obj.version_id, "IsLatest": obj.is_latest,
+            common = {"Key": encode_key(obj.key, encoding), "VersionId": obj.version_id, "IsLatest": bool(obj.is_latest),
                       "LastModified": to_datetime(obj.last_modified), "Owner": owner}
             if obj.delete_marker:
                 markers.append(common)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
@@ -25,6 +26,9 @@ E = TypeVar("E")
 _HIGH = "\U0010ffff" * 2
 
 Scan = Callable[[str, bool], Iterator[E]]
+
+#: Keys that ``quote(key, safe="/")`` returns unchanged (the common case, checked first: it is cheaper).
+_URL_SAFE = re.compile(r"[A-Za-z0-9_.~/-]*").fullmatch
 
 
 @dataclass
@@ -89,7 +93,7 @@ def paginate(
 
 def encode_key(key: str, encoding_type: str | None) -> str:
     """A key as ``encoding-type=url`` asks for it (percent-encoded, ``/`` kept; botocore unquotes it)."""
-    if encoding_type != "url":
+    if encoding_type != "url" or _URL_SAFE(key):
         return key
     return quote(key, safe="/")
 
