@@ -19,6 +19,12 @@ deleted only after ``deliver`` returned.
 
 Rows are read in ``(due_at, id)`` order through an index, so the cost of a
 pass does not grow with the number of events waiting for a later time.
+
+A producer that knows its events committed can skip the dispatcher's read:
+``deliver_now(events)`` (the ``Enqueued`` that ``enqueue`` returned, handed
+over after ``db.write`` returned) starts their delivery at once.  The row is
+still the record: an event that does not fit in the concurrency, or whose
+delivery fails, is found by the dispatcher like any other.
 """
 
 from __future__ import annotations
@@ -29,8 +35,8 @@ import json
 import logging
 import sqlite3
 import time
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import Any, NamedTuple
 
 from cloudlet.events.waiting import wait_for_wake
 from cloudlet.storage import Database, Migration
@@ -45,6 +51,14 @@ DEFAULT_RETRY_DELAYS = (0.2, 1.0, 5.0, 30.0, 120.0)
 DEFAULT_CONCURRENCY = 16
 #: Longest sleep of an idle dispatcher; ``wake()`` cuts it short.
 IDLE_POLL_S = 5.0
+
+
+class Enqueued(NamedTuple):
+    """An event as ``enqueue`` wrote it (for ``deliver_now`` once its transaction committed)."""
+
+    id: int
+    kind: str
+    payload: dict[str, Any]
 
 
 def outbox_migration(table: str = "outbox") -> Migration:
@@ -96,6 +110,9 @@ class Outbox:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._in_flight: set[int] = set()
+        #: Events ``deliver_now`` started since the current dispatch pass began reading:
+        #: the pass may still see their rows (read before the delivery deleted them).
+        self._handed: set[int] = set()
         self._running: set[asyncio.Task[None]] = set()
         self.delivered = 0
         self.failed_attempts = 0
@@ -115,6 +132,23 @@ class Outbox:
     def wake(self) -> None:
         """Look for due events now (call after a write that enqueued committed)."""
         self._wake.set()
+
+    def deliver_now(self, events: Iterable[Enqueued]) -> None:
+        """Start delivering events that are due now and whose transaction has committed.
+
+        Call it only after ``db.write`` returned (never from inside the write job):
+        an event of a job that failed is not in the table and must not go out.
+        """
+        if self._task is None:  # not dispatching (stopped): the rows wait for the next start
+            return
+        for event in events:
+            if event.id in self._in_flight:
+                continue
+            if len(self._running) >= self.concurrency:
+                self._wake.set()  # the dispatcher takes the rest from the table
+                return
+            self._handed.add(event.id)
+            self._start(event.id, event.kind, event.payload, 0)
 
     # -- lifecycle ----------------------------------------------------------
 
@@ -166,21 +200,28 @@ class Outbox:
         skip = tuple(self._in_flight)
         marks = ",".join("?" * len(skip))
         exclude = f"AND id NOT IN ({marks})" if skip else ""
+        self._handed.clear()
         rows = await self.db.fetchall(
             f"SELECT id, kind, payload, attempts FROM {self.table} WHERE due_at <= ? {exclude} ORDER BY due_at, id LIMIT ?",
             (now, *skip, free),
         )
         for row in rows:
-            self._in_flight.add(row["id"])
-            task = asyncio.create_task(self._deliver_one(row["id"], row["kind"], json.loads(row["payload"]), row["attempts"]))
-            self._running.add(task)
-            task.add_done_callback(self._running.discard)
+            # Started meanwhile by ``deliver_now``, or even delivered and deleted already.
+            if row["id"] in self._in_flight or row["id"] in self._handed:
+                continue
+            self._start(row["id"], row["kind"], json.loads(row["payload"]), row["attempts"])
         if len(rows) == free:
             return now  # maybe more are due: come straight back
         later = await self.db.fetchone(
             f"SELECT due_at FROM {self.table} WHERE due_at > ? ORDER BY due_at, id LIMIT 1", (now,)
         )
         return float(later[0]) if later else None
+
+    def _start(self, event_id: int, kind: str, payload: dict[str, Any], attempts: int) -> None:
+        self._in_flight.add(event_id)
+        task = asyncio.create_task(self._deliver_one(event_id, kind, payload, attempts))
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
 
     async def _deliver_one(self, event_id: int, kind: str, payload: dict[str, Any], attempts: int) -> None:
         try:

@@ -12,8 +12,9 @@ request path it does two things:
   error)``: the inverse of botocore's response parser.  ``result`` is the dict
   a boto3 user gets back (minus ``ResponseMetadata``).
 
-Streaming payloads (Lambda ``Invoke`` payload, S3 bodies) are ``bytes`` for
-now; a later issue adds async iterators for S3.
+Blob payloads are ``bytes``, except S3 uploads large enough to arrive in
+several pieces: those are the request's ``stream`` (see ``cloudlet.edge.body``),
+passed on to the provider unread.
 """
 
 from __future__ import annotations
@@ -40,6 +41,9 @@ class HttpRequest:
     #: Header names lower-cased; repeated headers joined with ``,``.
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes = b""
+    #: A body still arriving (``cloudlet.edge.body.IncomingBody``, an async iterator of
+    #: chunks) for the operations that stream uploads; when set, ``body`` is empty.
+    stream: Any = None
 
     def query_items(self) -> list[tuple[str, str]]:
         """Decoded query parameters in order (repeats kept)."""

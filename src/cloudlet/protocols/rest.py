@@ -370,27 +370,35 @@ class RouteTable:
         self._greedy: dict[str, tuple[Route, ...]] = {
             method: tuple(r for r in routes if r.greedy) for method, routes in self._by_method.items()
         }
+        self._greedy_plain = {method: _without_query(routes) for method, routes in self._greedy.items()}
         for method, routes in self._by_method.items():
             longest = max((r.path_parts for r in routes), default=0)
             for count in range(1, longest + 1):
                 shaped = [r for r in routes if r.path_parts == count or (r.greedy and count > r.path_parts)]
                 self._by_shape[(method, count)] = _Bucket.build(shaped, count)
 
-    def candidates(self, method: str, parts: list[str]) -> tuple[Route, ...]:
-        """The routes of ``method`` that may match a path split into ``parts``, most specific first."""
+    def candidates(self, method: str, parts: list[str], *, has_query: bool = True) -> tuple[Route, ...]:
+        """The routes of ``method`` that may match a path split into ``parts``, most specific first.
+
+        Without ``has_query`` the routes that need a query parameter are left out
+        (``?tagging``, ``?uploadId=``): most requests have none, and most routes need one.
+        """
         bucket = self._by_shape.get((method, len(parts)))
         if bucket is None:
-            return self._greedy.get(method, ())
-        return bucket.by_text.get(parts[bucket.position], bucket.others)
+            routes = self._greedy.get(method, ())
+            return routes if has_query else self._greedy_plain.get(method, ())
+        if has_query:
+            return bucket.by_text.get(parts[bucket.position], bucket.others)
+        return bucket.plain_by_text.get(parts[bucket.position], bucket.plain_others)
 
     def match(
         self, method: str, path: str, query: Mapping[str, list[str]], headers: Mapping[str, str]
     ) -> RouteMatch | None:
         best: list[tuple[Route, re.Match[str]]] = []
         parts = path.split("/")
-        # Routes left out by ``could_match`` would not match anyway, so skipping them
-        # changes neither the first match nor the set of equally specific ones.
-        for route in self.candidates(method.upper(), parts):
+        # Routes left out by ``candidates`` or ``could_match`` would not match anyway, so
+        # skipping them changes neither the first match nor the set of equally specific ones.
+        for route in self.candidates(method.upper(), parts, has_query=bool(query)):
             if best and route.rank != best[0][0].rank:
                 break
             if not route.could_match(parts):
@@ -424,6 +432,14 @@ class _Bucket:
     position: int
     by_text: dict[str, tuple[Route, ...]]
     others: tuple[Route, ...]
+    #: ``by_text`` and ``others`` without the routes that need a query parameter.
+    plain_by_text: dict[str, tuple[Route, ...]] = field(default_factory=dict)
+    plain_others: tuple[Route, ...] = ()
+
+    @classmethod
+    def of(cls, position: int, by_text: dict[str, tuple[Route, ...]], others: tuple[Route, ...]) -> _Bucket:
+        plain = {text: _without_query(routes) for text, routes in by_text.items()}
+        return cls(position, by_text, others, plain, _without_query(others))
 
     @classmethod
     def build(cls, routes: list[Route], count: int) -> _Bucket:
@@ -440,8 +456,13 @@ class _Bucket:
             sizes = [len(group) for group in by_text.values()] + [len(others)]
             cost = (max(sizes), sum(sizes))
             if cost < best_cost:
-                best, best_cost = cls(position, by_text, others), cost
-        return best if best is not None else cls(0, {}, tuple(routes))
+                best, best_cost = cls.of(position, by_text, others), cost
+        return best if best is not None else cls.of(0, {}, tuple(routes))
+
+
+def _without_query(routes: Iterable[Route]) -> tuple[Route, ...]:
+    """The routes a request without a query string can match (no literal or required query parameter)."""
+    return tuple(r for r in routes if not r.query_literals and not r.required_query)
 
 
 def _tie_break(route: Route, query: Mapping[str, list[str]], headers: Mapping[str, str]) -> tuple[Any, ...]:
@@ -449,13 +470,30 @@ def _tie_break(route: Route, query: Mapping[str, list[str]], headers: Mapping[st
     return (route.operation.deprecated, -recognised, route.operation.name)
 
 
-class _Binding(NamedTuple):
-    """One input member bound to the URI, the query string or the headers."""
+class _Plan(NamedTuple):
+    """The HTTP-bound input members of one operation, indexed by where they are found on the wire."""
 
-    name: str
-    location: str
-    wire: str
-    member: Shape
+    #: (member name, shape) of each member bound to a URI label.
+    labels: tuple[tuple[str, Shape], ...]
+    #: Query parameter name -> the (member name, shape) bound to it (maps excluded).
+    query: dict[str, tuple[tuple[str, Shape], ...]]
+    #: Members that collect the query parameters nothing else claims (``map`` shapes).
+    query_maps: tuple[tuple[str, Shape], ...]
+    #: Query names bound to a member or fixed by the template: not for ``query_maps``.
+    claimed: frozenset[str]
+    #: Lower-case header name -> the (member name, shape) bound to it.
+    headers: dict[str, tuple[tuple[str, Shape], ...]]
+    #: (member name, lower-case prefix) of maps of prefixed headers (``x-amz-meta-``).
+    prefixes: tuple[tuple[str, str], ...]
+
+
+class _OutputPlan(NamedTuple):
+    """The members of an output or error shape by where they go on the wire."""
+
+    #: Member name -> (location, wire name, shape, is a plain string) for HTTP-bound members.
+    bound: dict[str, tuple[str, str, Shape, bool]]
+    #: Members written in the body document.
+    body: frozenset[str]
 
 
 def query_dict(query_string: str) -> dict[str, list[str]]:
@@ -486,8 +524,10 @@ class RestProtocol(Protocol):
     def __init__(self, service_model: ServiceModel) -> None:
         super().__init__(service_model)
         self.routes = RouteTable(service_model)
-        #: operation name -> (HTTP-bound input members, query names claimed by the template).
-        self._plans: dict[str, tuple[tuple[_Binding, ...], frozenset[str]]] = {}
+        #: operation name -> where its input members are bound on the wire.
+        self._plans: dict[str, _Plan] = {}
+        #: output or error shape name -> where its members go on the wire.
+        self._outputs: dict[str, _OutputPlan] = {}
         self.error_shapes: dict[str, Shape] = {}
         for shape in service_model.error_shapes:
             code = shape.metadata.get("error", {}).get("code", shape.name)
@@ -551,17 +591,34 @@ class RestProtocol(Protocol):
         """The error for a value that does not parse; services may use their own code."""
         return ValidationError(message)
 
-    def _bindings(self, operation: OperationModel, shape: Shape) -> tuple[tuple[_Binding, ...], frozenset[str]]:
-        """The HTTP-bound members of ``operation``'s input, and the query names its template claims (cached)."""
+    def _plan(self, operation: OperationModel, shape: Shape) -> _Plan:
+        """Where ``operation``'s input members are bound on the wire (built once per operation)."""
         plan = self._plans.get(operation.name)
-        if plan is None:
-            bindings = tuple(
-                _Binding(name, location, member.serialization.get("name", name), member)
-                for name, member in shape.members.items()
-                if (location := member.serialization.get("location")) in ("uri", "querystring", "header", "headers")
-            )
-            claimed = frozenset(name for name, _ in self.routes.routes[operation.name].query_literals)
-            plan = self._plans[operation.name] = (bindings, claimed)
+        if plan is not None:
+            return plan
+        labels: list[tuple[str, Shape]] = []
+        query: dict[str, tuple[tuple[str, Shape], ...]] = {}
+        query_maps: list[tuple[str, Shape]] = []
+        headers: dict[str, tuple[tuple[str, Shape], ...]] = {}
+        prefixes: list[tuple[str, str]] = []
+        for name, member in shape.members.items():
+            location = member.serialization.get("location")
+            wire = member.serialization.get("name", name)
+            if location == "uri":
+                labels.append((name, member))
+            elif location == "querystring":
+                if member.type_name == "map":
+                    query_maps.append((name, member))
+                else:
+                    query[wire] = (*query.get(wire, ()), (name, member))
+            elif location == "header":
+                headers[wire.lower()] = (*headers.get(wire.lower(), ()), (name, member))
+            elif location == "headers":
+                prefixes.append((name, wire.lower()))
+        literal = {name for name, _ in self.routes.routes[operation.name].query_literals}
+        plan = self._plans[operation.name] = _Plan(
+            tuple(labels), query, tuple(query_maps), frozenset(literal | query.keys()), headers, tuple(prefixes)
+        )
         return plan
 
     def _bound_members(
@@ -572,40 +629,34 @@ class RestProtocol(Protocol):
         labels: Mapping[str, str],
         query: Mapping[str, list[str]],
     ) -> dict[str, Any]:
+        # Walks what the request carries (a few headers, parameters) rather than
+        # every member the model binds (dozens for S3's object operations).
         params: dict[str, Any] = {}
-        bindings, literal_names = self._bindings(operation, shape)
-        claimed = set(literal_names)
-        query_maps: list[tuple[str, Shape]] = []
-        for name, location, wire, member in bindings:
-            if location == "uri":
-                if name in labels:
-                    params[name] = text_to_value(member, unquote(labels[name]))
-            elif location == "querystring":
-                if member.type_name == "map":
-                    query_maps.append((name, member))
-                    continue
-                claimed.add(wire)
-                values = query.get(wire)
-                if values is None:
-                    continue
-                if member.type_name == "list":
-                    params[name] = [text_to_value(member.member, v) for v in values]
-                else:
-                    params[name] = text_to_value(member, values[0])
-            elif location == "header":
-                text = request.headers.get(wire.lower())
-                if text is not None:
-                    params[name] = self._header_value(member, text)
-            else:  # "headers": a map of prefixed headers
-                prefix = wire.lower()
-                found = {k[len(prefix) :]: v for k, v in request.headers.items() if k.startswith(prefix)}
-                if found:
-                    params[name] = found
-        for name, member in query_maps:
-            rest = {k: v for k, v in query.items() if k not in claimed}
-            if rest:
-                many = member.value.type_name == "list"
-                params[name] = {k: (list(v) if many else v[0]) for k, v in rest.items()}
+        plan = self._plan(operation, shape)
+        for name, member in plan.labels:
+            if name in labels:
+                params[name] = text_to_value(member, unquote(labels[name]))
+        if query:
+            for wire, values in query.items():
+                for name, member in plan.query.get(wire, ()):
+                    if member.type_name == "list":
+                        params[name] = [text_to_value(member.member, v) for v in values]
+                    else:
+                        params[name] = text_to_value(member, values[0])
+            if plan.query_maps:
+                rest = {k: v for k, v in query.items() if k not in plan.claimed}
+                if rest:
+                    for name, member in plan.query_maps:
+                        many = member.value.type_name == "list"
+                        params[name] = {k: (list(v) if many else v[0]) for k, v in rest.items()}
+        bound_headers = plan.headers
+        for key, text in request.headers.items():
+            for name, member in bound_headers.get(key, ()):
+                params[name] = self._header_value(member, text)
+        for name, prefix in plan.prefixes:
+            found = {k[len(prefix) :]: v for k, v in request.headers.items() if k.startswith(prefix)}
+            if found:
+                params[name] = found
         return params
 
     def _header_value(self, member: Shape, text: str) -> Any:
@@ -624,7 +675,7 @@ class RestProtocol(Protocol):
             return self.parse_body_members(shape, request.body)
         member = shape.members[payload]
         if member.type_name == "blob":
-            return {payload: request.body}
+            return {payload: request.body if request.stream is None else request.stream}
         if member.type_name == "string":
             return {payload: request.body.decode("utf-8")}
         value = self.parse_payload_structure(member, request.body)
@@ -654,25 +705,43 @@ class RestProtocol(Protocol):
     def request_id_headers(self, request_id: str) -> list[tuple[str, str]]:
         return [(self.request_id_header, request_id)]
 
+    def _output_plan(self, shape: Shape) -> _OutputPlan:
+        """Where the members of an output (or error) shape go on the wire (built once per shape)."""
+        plan = self._outputs.get(shape.name)
+        if plan is None:
+            bound: dict[str, tuple[str, str, Shape, bool]] = {}
+            body: set[str] = set()
+            for name, member in shape.members.items():
+                location = member.serialization.get("location")
+                if location is None:
+                    body.add(name)
+                    continue
+                plain = member.type_name == "string" and not member.serialization.get("jsonvalue")
+                bound[name] = (location, member.serialization.get("name", name), member, plain)
+            plan = self._outputs[shape.name] = _OutputPlan(bound, frozenset(body))
+        return plan
+
     def write_bound(self, shape: Shape, values: Mapping[str, Any], headers: list[tuple[str, str]]) -> int | None:
         """Append the header-bound members of ``values``; return a ``statusCode`` member if any."""
         status: int | None = None
+        bound = self._output_plan(shape).bound
         for name, value in values.items():
-            member = shape.members.get(name)
-            if member is None or value is None:
+            found = bound.get(name)
+            if found is None or value is None:
                 continue
-            location = member.serialization.get("location")
-            wire = member.serialization.get("name", name)
-            if location == "statusCode":
-                status = int(value)
-            elif location == "header":
-                if member.type_name == "list":
+            location, wire, member, plain = found
+            if location == "header":
+                if plain and isinstance(value, str):
+                    text = value
+                elif member.type_name == "list":
                     if not value:
                         continue
                     text = _join_header_list(value_to_text(member.member, v, "rfc822") for v in value)
                 else:
                     text = value_to_text(member, value, "rfc822")
                 headers.append((wire, _header_safe(text)))
+            elif location == "statusCode":
+                status = int(value)
             elif location == "headers":
                 headers.extend((wire + key, _header_safe(str(v))) for key, v in value.items())
         return status
@@ -701,11 +770,8 @@ class RestProtocol(Protocol):
                 return
             response.body = self.serialize_payload_structure(payload, member, value)
         else:
-            body_members = {
-                k: v
-                for k, v in result.items()
-                if k in shape.members and v is not None and "location" not in shape.members[k].serialization
-            }
+            names = self._output_plan(shape).body
+            body_members = {k: v for k, v in result.items() if k in names and v is not None}
             if not body_members and not self.always_write_body(shape):
                 return
             response.body = self.serialize_body_members(operation, shape, body_members)
@@ -713,7 +779,7 @@ class RestProtocol(Protocol):
 
     def always_write_body(self, shape: Shape) -> bool:
         """Whether an output with no body members present still gets a (empty) document."""
-        return any("location" not in m.serialization for m in shape.members.values())
+        return bool(self._output_plan(shape).body)
 
     def serialize_body_members(self, operation: OperationModel, shape: Shape, values: Mapping[str, Any]) -> bytes:
         raise NotImplementedError

@@ -30,6 +30,7 @@ params like any header; ``encoding-type=url`` is just the ``EncodingType`` param
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import ipaddress
 import re
@@ -93,8 +94,12 @@ def host_id(request_id: str) -> str:
     return base64.b64encode(hashlib.sha384(request_id.encode()).digest()).decode()
 
 
+@functools.lru_cache(maxsize=1024)
 def bucket_from_host(host: str) -> str | None:
-    """The bucket a virtual-hosted-style ``Host`` header names, or None for path style."""
+    """The bucket a virtual-hosted-style ``Host`` header names, or None for path style.
+
+    Cached: a server sees few distinct ``Host`` values, and parsing one costs more than the look-up.
+    """
     name = host.strip().lower()
     if name.startswith("["):  # IPv6 literal
         return None

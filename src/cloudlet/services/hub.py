@@ -81,6 +81,8 @@ class ServiceHub:
         root.mkdir(parents=True, exist_ok=True)
         self.root = root
         self.databases: list[Database] = []
+        #: The access keys requests are signed with: the edge and every data plane check against these.
+        self.credentials = CredentialStore.from_spec(settings.credentials)
         self.blobs = BlobStore(root / "blobs", fsync=settings.fsync)
         self.engine = Engine(
             root / "engine",
@@ -107,9 +109,7 @@ class ServiceHub:
             ),
         }
         self.providers["lambda"].configure_event_source_mappings(call=self.call)
-        self.data_planes["lambda-url"] = self.providers["lambda"].function_url_plane(
-            CredentialStore.from_spec(settings.credentials)
-        )
+        self.data_planes["lambda-url"] = self.providers["lambda"].function_url_plane(self.credentials)
         for service in ROUTED_SERVICES:
             if service in self.providers:
                 continue

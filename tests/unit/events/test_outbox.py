@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from cloudlet.events import Outbox, outbox_migration
+from cloudlet.events.outbox import Enqueued
 from cloudlet.storage import Database, Migration
 
 MIGRATIONS = [Migration("things-1", "CREATE TABLE things (name TEXT PRIMARY KEY)"), outbox_migration()]
@@ -140,6 +141,35 @@ def test_delayed_events_wait_their_turn(tmp_path: Path) -> None:
         outbox.wake()
         await _wait_for(lambda: order == ["now"])
         await _wait_for(lambda: order == ["now", "later"])
+        await outbox.stop()
+        await db.close()
+
+    asyncio.run(main())
+
+
+def test_deliver_now_hands_over_without_a_second_delivery(tmp_path: Path) -> None:
+    delivered: list[dict[str, Any]] = []
+
+    async def deliver(kind: str, payload: dict[str, Any]) -> None:
+        delivered.append(payload)
+
+    async def main() -> None:
+        db = Database(tmp_path / "t.db", MIGRATIONS)
+        await db.open()
+        outbox = Outbox(db, deliver)
+        await outbox.start()
+
+        def put(conn: sqlite3.Connection) -> list[Enqueued]:
+            payload = {"name": "a"}
+            return [Enqueued(outbox.enqueue(conn, "created", payload), "created", payload)]
+
+        events = await db.write(put)
+        outbox.deliver_now(events)
+        outbox.wake()  # a dispatch pass at the same time must not deliver it again
+        await _wait_for(lambda: outbox.delivered == 1)
+        await asyncio.sleep(0.1)
+        assert delivered == [{"name": "a"}]
+        assert await outbox.pending() == 0
         await outbox.stop()
         await db.close()
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from cloudlet.edge.credentials import CredentialStore
 from cloudlet.services.apigateway.dataplane import RestApiPlane
 from cloudlet.services.apigateway.provider import RestApiProvider
 from cloudlet.services.apigatewayv2.docstore import DocStore, docs_migration
@@ -25,5 +24,5 @@ def create_provider(hub: Any) -> RestApiProvider:
         other = hub.providers.get("apigatewayv2")
         return other is not None and other.docs.get("api", api_id) is not None
 
-    plane = RestApiPlane(docs, hub.call, CredentialStore.from_spec(hub.settings.credentials))
+    plane = RestApiPlane(docs, hub.call, hub.credentials)
     return RestApiProvider(docs, plane, id_taken)

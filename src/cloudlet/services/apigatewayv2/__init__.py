@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from cloudlet.edge.credentials import CredentialStore
 from cloudlet.services.apigatewayv2.dataplane import PLANE, HttpApiPlane, RestApiHandler
 from cloudlet.services.apigatewayv2.docstore import DocStore, docs_migration
 from cloudlet.services.apigatewayv2.provider import HttpApiProvider
@@ -26,6 +25,6 @@ def create_provider(hub: Any) -> HttpApiProvider:
         provider = hub.providers.get("apigateway")
         return provider if provider is not None and hasattr(provider, "handle_execute_api") else None
 
-    plane = HttpApiPlane(docs, hub.call, CredentialStore.from_spec(hub.settings.credentials), rest_api=rest_api)
+    plane = HttpApiPlane(docs, hub.call, hub.credentials, rest_api=rest_api)
     hub.data_planes[PLANE] = plane
     return HttpApiProvider(docs, plane)

@@ -7,7 +7,10 @@ answering, so ``aws logs tail`` sees them as soon as ``Invoke`` returns.
 
 Async (``Event``): the event is committed to ``async_events`` before the 202
 goes out.  One dispatcher task (started by ``start()``, cancelled by
-``stop()``) delivers due events, at most ``async_concurrency`` at a time:
+``stop()``) delivers due events, at most ``async_concurrency`` at a time; a
+fresh event is handed to it straight from ``Invoke`` once committed, with
+what its first attempt needs read in the same transaction, so it starts
+without a further database read:
 
 * success → outcome ``Success``;
 * function error → retried after ``retry_delays[n]`` (AWS: ~1 and ~2 minutes)
@@ -70,6 +73,10 @@ _SPEC_CACHE_LIMIT = 1024
 ASYNC_QUEUE_WAIT_S = 10.0
 
 
+#: The function version an async event runs and its event invoke config (``_attempt``'s reads).
+Prefetched = tuple[Resolved, dict[str, Any]]
+
+
 def check_payload(payload: bytes) -> bytes:
     """The event bytes to deliver: JSON-checked, ``{}`` when the caller sent nothing."""
     if not payload.strip():
@@ -89,6 +96,9 @@ class InvokeOps(DestinationOps):
     _wake: asyncio.Event
     _dispatcher: asyncio.Task[None] | None
     _inflight: set[int]
+    #: Events ``_enqueue`` started directly since the dispatcher's current read began.
+    _handed: set[int]
+    _group: asyncio.TaskGroup | None
     _specs: dict[tuple[str, str, str, int | None, str], FunctionSpec]
     _background: set[asyncio.Task[None]]
 
@@ -102,6 +112,8 @@ class InvokeOps(DestinationOps):
         self._wake = asyncio.Event()
         self._dispatcher = None
         self._inflight = set()
+        self._handed = set()
+        self._group = None
         self._specs = {}
         self._background = set()
 
@@ -202,15 +214,42 @@ class InvokeOps(DestinationOps):
         key, qualifier = self.ref(ctx, params)
         now = time.time()
 
-        def run(conn: sqlite3.Connection) -> None:
+        def run(conn: sqlite3.Connection) -> tuple[AsyncEvent, Prefetched]:
             resolved = self.resolve_tx(conn, key, qualifier, route=False)
-            store.enqueue_tx(
+            event_id = store.enqueue_tx(
                 conn, ctx.request_id, key, qualifier, resolved.invoked_arn, ctx.endpoint, event, now
             )
+            queued = AsyncEvent(
+                id=event_id, request_id=ctx.request_id, key=key, qualifier=qualifier,
+                invoked_arn=resolved.invoked_arn, endpoint=ctx.endpoint, payload=event,
+                enqueued_at=now, attempts=0, throttles=0, next_attempt_at=now,
+            )  # fmt: skip
+            # What the first attempt reads, read here: it starts moments from now.
+            routed = resolved if resolved.alias is None else self.resolve_tx(conn, key, qualifier)
+            return queued, (routed, self._event_settings_tx(conn, queued))
 
-        await self.db.write(run)
-        self._wake.set()
+        queued, prefetched = await self.db.write(run)
+        self._deliver_now(queued, prefetched)
         return {"StatusCode": 202, "Payload": b""}
+
+    def _deliver_now(self, event: AsyncEvent, prefetched: Prefetched) -> None:
+        """Start a just-committed event without the dispatcher reading it back (when there is room)."""
+        group = self._group
+        if group is None or event.id in self._inflight or len(self._inflight) >= self.async_concurrency:
+            self._wake.set()
+            return
+        try:
+            group.create_task(self._deliver(event, prefetched), name=f"lambda-async-{event.request_id}")
+        except RuntimeError:  # the dispatcher is shutting down: the row waits for the next start
+            return
+        self._inflight.add(event.id)
+        self._handed.add(event.id)
+
+    @staticmethod
+    def _event_settings_tx(conn: sqlite3.Connection, event: AsyncEvent) -> dict[str, Any]:
+        """The event invoke config (retries, maximum age, destinations) that applies to ``event``."""
+        found = store.get_eic_tx(conn, event.key, event.qualifier or LATEST)
+        return found[0] if found else {}
 
     # -- running a version ------------------------------------------------------------------
 
@@ -301,23 +340,34 @@ class InvokeOps(DestinationOps):
 
     async def _dispatch_loop(self) -> None:
         async with asyncio.TaskGroup() as group:
-            while True:
-                self._wake.clear()
-                now = time.time()
-                free = self.async_concurrency - len(self._inflight)
-                if free > 0:
-                    try:
-                        events = await self.store.due_events(now, set(self._inflight), free)
-                    except Exception:
-                        log.exception("reading the async invocation queue failed")
-                        events = []
-                    for event in events:
-                        self._inflight.add(event.id)
-                        group.create_task(
-                            self._deliver(event), name=f"lambda-async-{event.request_id}"
-                        )
-                timeout = await self._wait_time(now)
-                await wait_for_wake(self._wake, timeout)
+            self._group = group
+            try:
+                await self._dispatch(group)
+            finally:
+                self._group = None
+
+    async def _dispatch(self, group: asyncio.TaskGroup) -> None:
+        while True:
+            self._wake.clear()
+            now = time.time()
+            free = self.async_concurrency - len(self._inflight)
+            if free > 0:
+                self._handed.clear()
+                try:
+                    events = await self.store.due_events(now, set(self._inflight), free)
+                except Exception:
+                    log.exception("reading the async invocation queue failed")
+                    events = []
+                for event in events:
+                    # Started meanwhile by ``_deliver_now``, or even finished and deleted already.
+                    if event.id in self._inflight or event.id in self._handed:
+                        continue
+                    self._inflight.add(event.id)
+                    group.create_task(
+                        self._deliver(event), name=f"lambda-async-{event.request_id}"
+                    )
+            timeout = await self._wait_time(now)
+            await wait_for_wake(self._wake, timeout)
 
     async def _wait_time(self, now: float) -> float:
         if len(self._inflight) >= self.async_concurrency:
@@ -330,9 +380,9 @@ class InvokeOps(DestinationOps):
             return 5.0
         return min(5.0, max(0.0, due[0].next_attempt_at - now))
 
-    async def _deliver(self, event: AsyncEvent) -> None:
+    async def _deliver(self, event: AsyncEvent, prefetched: Prefetched | None = None) -> None:
         try:
-            await self._attempt(event)
+            await self._attempt(event, prefetched)
         except Exception:
             log.exception("delivering async event %s failed; retrying later", event.request_id)
             with contextlib.suppress(Exception):
@@ -346,17 +396,13 @@ class InvokeOps(DestinationOps):
             self._inflight.discard(event.id)
             self._wake.set()
 
-    async def _attempt(self, event: AsyncEvent) -> None:
-        scope = event.qualifier or LATEST
-
-        def lookup(conn: sqlite3.Connection) -> tuple[Resolved, dict[str, Any]]:
-            resolved = self.resolve_tx(conn, event.key, event.qualifier)
-            found = store.get_eic_tx(conn, event.key, scope)
-            return resolved, (found[0] if found else {})
+    async def _attempt(self, event: AsyncEvent, prefetched: Prefetched | None = None) -> None:
+        def lookup(conn: sqlite3.Connection) -> Prefetched:
+            return self.resolve_tx(conn, event.key, event.qualifier), self._event_settings_tx(conn, event)
 
         now = time.time()
         try:
-            resolved, settings = await self.db.read(lookup)
+            resolved, settings = prefetched if prefetched is not None else await self.db.read(lookup)
         except ResourceNotFound:
             await self._finish(event, "FunctionNotFound", event.attempts, None, None)
             return

@@ -16,12 +16,14 @@ from typing import Any, TypeVar
 from cloudlet.context import RequestContext
 from cloudlet.events import Outbox
 from cloudlet.services.s3 import errors, policy
-from cloudlet.services.s3.files import FileStore
+from cloudlet.services.s3.files import BlobRef, FileStore, is_file
 from cloudlet.storage import Database
 
 T = TypeVar("T")
 
 OWNER_NAME = "cloudlet"
+#: Longest a look-up on the event loop waits for a lock before it moves to a reader thread.
+POINT_READ_TIMEOUT_S = 0.05
 _VERSION_ID = re.compile(r"^[A-Za-z0-9._-]{32}$")
 
 
@@ -63,7 +65,8 @@ class ObjectRow:
     size: int
     etag: str
     last_modified: float
-    blob: str | None
+    #: The bytes: a blob file's id, or a small body itself (``files.BlobRef``); None for delete markers.
+    blob: BlobRef | None
     meta: dict[str, Any]
     tags: dict[str, str]
 
@@ -78,8 +81,7 @@ class ObjectRow:
 
 
 def next_seq(conn: sqlite3.Connection) -> int:
-    conn.execute("UPDATE counters SET value = value + 1 WHERE name = 'seq'")
-    row = conn.execute("SELECT value FROM counters WHERE name = 'seq'").fetchone()
+    row = conn.execute("UPDATE counters SET value = value + 1 WHERE name = 'seq' RETURNING value").fetchone()
     return int(row[0])
 
 
@@ -122,15 +124,15 @@ def store_version(conn: sqlite3.Connection, bucket: Bucket, obj: ObjectRow) -> l
         obj.version_id = new_version_id()
     else:
         obj.version_id = "null"
-        old = version(conn, bucket.name, obj.key, "null")
-        if old is not None:
-            if old.blob:
-                garbage.append(old.blob)
-            conn.execute(
-                "DELETE FROM objects WHERE bucket = ? AND key = ? AND version_id = 'null'", (bucket.name, obj.key)
-            )
-    conn.execute("UPDATE objects SET is_latest = 0 WHERE bucket = ? AND key = ? AND is_latest = 1",
-                 (bucket.name, obj.key))
+        for (blob,) in conn.execute(
+            "DELETE FROM objects WHERE bucket = ? AND key = ? AND version_id = 'null' RETURNING blob",
+            (bucket.name, obj.key),
+        ).fetchall():
+            if is_file(blob):
+                garbage.append(blob)
+    if bucket.versioning is not None:  # never versioned: the null version was the only one
+        conn.execute("UPDATE objects SET is_latest = 0 WHERE bucket = ? AND key = ? AND is_latest = 1",
+                     (bucket.name, obj.key))
     obj.is_latest = True
     insert_object(conn, obj)
     return garbage
@@ -149,6 +151,7 @@ class S3Base:
         # Read-through caches of the rows every request needs (this process owns the database).
         self._buckets: dict[str, Bucket] = {}
         self._policies: dict[str, dict[str, Any] | None] = {}
+        self._point_conn: sqlite3.Connection | None = None
 
     def forget_bucket(self, name: str) -> None:
         """Drop cached state of ``name`` after a change to its row or its policy."""
@@ -157,6 +160,34 @@ class S3Base:
 
     async def in_thread(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.to_thread(fn, *args)
+
+    async def point_read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn`` — one indexed look-up, a single statement — on the event loop itself.
+
+        Handing a look-up of one row to a reader thread and back costs several times
+        the look-up.  In WAL mode a reader never waits for the writer, so this does
+        not stall the loop behind writes; each statement sees the latest commit.  If
+        the database is busy anyway (a recovery), it falls back to ``db.read``.
+        Anything that scans goes to ``db.read``.
+        """
+        conn = self._point_conn
+        if conn is None:
+            if not self.db.is_open:
+                return await self.db.read(fn)
+            conn = self._point_conn = sqlite3.connect(self.db.path, isolation_level=None, check_same_thread=False,
+                                                      timeout=POINT_READ_TIMEOUT_S)
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA query_only = ON")
+        try:
+            return fn(conn)
+        except sqlite3.OperationalError:
+            return await self.db.read(fn)
+
+    def close_point_reads(self) -> None:
+        """Close the event loop's look-up connection (``point_read`` opens it again when needed)."""
+        conn, self._point_conn = self._point_conn, None
+        if conn is not None:
+            conn.close()
 
     async def get_bucket(self, name: str) -> Bucket | None:
         cached = self._buckets.get(name)

@@ -21,15 +21,25 @@ import uuid
 from collections.abc import AsyncIterable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, TypeGuard
 
 from cloudlet.services.s3.checksums import Hasher
 
 CHUNK = 1024 * 1024
+#: Bodies up to this size are kept in their row instead of a file.  Small enough that a
+#: row (body, key, metadata) usually fits in one 4 KiB database page: listing pages
+#: through rows, and overflow pages would make every listed row a chain of reads.
+INLINE_MAX = 3 * 1024
+
+#: What a row stores for an object's bytes: a blob file's id (``str``), or for a small
+#: body the bytes themselves (``bytes``, kept in the row).  Every ``FileStore`` method
+#: that takes a blob accepts both; only ids name files.
+BlobRef = str | bytes
 
 
-class _StreamAborted(Exception):
-    """Tells the writer thread that the request body stream failed."""
+def is_file(blob: BlobRef | None) -> TypeGuard[str]:
+    """Whether ``blob`` names a file (one to delete when its row goes)."""
+    return isinstance(blob, str)
 
 
 @dataclass
@@ -58,6 +68,36 @@ def body_chunks(body: Any) -> Iterator[bytes] | None:
     return None
 
 
+def _append(f: BinaryIO, hasher: Hasher, chunk: bytes) -> None:
+    if chunk:
+        hasher.update(chunk)
+        f.write(chunk)
+
+
+def _copy_file(source: Path, f: BinaryIO) -> int:
+    """Append the file ``source`` to ``f`` in the kernel; the bytes copied."""
+    with open(source, "rb") as src:
+        size = os.fstat(src.fileno()).st_size
+        copied = 0
+        try:
+            while copied < size:
+                n = os.copy_file_range(src.fileno(), f.fileno(), size - copied)
+                if n == 0:
+                    break
+                copied += n
+        except OSError:  # a file system without copy_file_range: copy through user space
+            src.seek(copied)
+            shutil.copyfileobj(src, f, CHUNK)
+            copied = size
+    return copied
+
+
+def _discard(f: BinaryIO, temp: Path) -> None:
+    f.close()
+    with contextlib.suppress(OSError):
+        temp.unlink()
+
+
 class FileStore:
     """Blob files of the S3 service."""
 
@@ -77,60 +117,72 @@ class FileStore:
         hasher = Hasher(algorithms, md5=md5)
         blob = uuid.uuid4().hex
         temp = self.tmp / blob
+        f = open(temp, "wb")  # noqa: SIM115 - closed by _commit or _discard
         try:
-            with open(temp, "wb") as f:
-                for chunk in chunks:
-                    if chunk:
-                        hasher.update(chunk)
-                        f.write(chunk)
-                if self.fsync:
-                    f.flush()
-                    os.fsync(f.fileno())
-            target = self.path(blob)
-            target.parent.mkdir(exist_ok=True)
-            os.replace(temp, target)
+            for chunk in chunks:
+                _append(f, hasher, chunk)
+            self._commit(f, temp, blob)
         except BaseException:
-            with contextlib.suppress(OSError):
-                temp.unlink()
+            _discard(f, temp)
             raise
         return blob, hasher
 
-    def write_bytes(self, data: bytes, algorithms: Iterable[str] = ()) -> tuple[str, Hasher]:
+    def write_bytes(self, data: bytes, algorithms: Iterable[str] = ()) -> tuple[BlobRef, Hasher]:
+        """Store ``data``: a body of at most ``INLINE_MAX`` bytes stays in memory (it goes into the row)."""
+        if len(data) <= INLINE_MAX:
+            hasher = Hasher(algorithms)
+            hasher.update(data)
+            return bytes(data), hasher
         view = memoryview(data)
         return self.write((bytes(view[i : i + CHUNK]) for i in range(0, len(view), CHUNK)), algorithms)
 
     async def write_async(self, chunks: AsyncIterable[bytes], algorithms: Iterable[str] = ()) -> tuple[str, Hasher]:
         """``write`` for a body that arrives as an async stream: memory stays at a few chunks.
 
-        If the stream raises (a client that went away, a bad chunk signature) the
-        temp file is removed and the error propagates; no blob appears.
+        Each chunk is hashed and written in a worker thread while the next one
+        arrives; no thread waits on the network (so concurrent uploads cannot
+        starve the thread pool).  If the stream raises (a client that went
+        away, a bad chunk signature) the temp file is removed and the error
+        propagates; no blob appears.
         """
-        queue: asyncio.Queue[bytes | BaseException | None] = asyncio.Queue(maxsize=4)
-        loop = asyncio.get_running_loop()
-
-        def pull() -> Iterator[bytes]:
-            while True:
-                item = asyncio.run_coroutine_threadsafe(queue.get(), loop).result()
-                if item is None:
-                    return
-                if isinstance(item, BaseException):
-                    raise item
-                yield item
-
-        writer = asyncio.create_task(asyncio.to_thread(self.write, pull(), algorithms))
+        hasher = Hasher(algorithms)
+        blob = uuid.uuid4().hex
+        temp = self.tmp / blob
+        f = await asyncio.to_thread(open, temp, "wb")
+        writing: asyncio.Future[None] | None = None
         try:
             async for chunk in chunks:
-                await queue.put(chunk)
-        except BaseException as exc:
-            await queue.put(_StreamAborted(str(exc)))
-            with contextlib.suppress(_StreamAborted):
-                await writer
+                if writing is not None:
+                    await writing
+                writing = asyncio.ensure_future(asyncio.to_thread(_append, f, hasher, chunk))
+            if writing is not None:
+                await writing
+            await asyncio.to_thread(self._commit, f, temp, blob)
+        except BaseException:
+            if writing is not None and not writing.done():
+                with contextlib.suppress(BaseException):
+                    await asyncio.shield(writing)
+            _discard(f, temp)
             raise
-        await queue.put(None)
-        return await writer
+        return blob, hasher
 
-    def read(self, blob: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+    def _commit(self, f: BinaryIO, temp: Path, blob: str) -> None:
+        """Close the temp file (synced to disk with ``fsync``) and rename it into ``data/``."""
+        if self.fsync:
+            f.flush()
+            os.fsync(f.fileno())
+        f.close()
+        target = self.path(blob)
+        target.parent.mkdir(exist_ok=True)
+        os.replace(temp, target)
+
+    def read(self, blob: BlobRef, start: int = 0, end: int | None = None) -> Iterator[bytes]:
         """The bytes ``[start, end]`` (inclusive, as HTTP ranges) of a blob, in chunks."""
+        if isinstance(blob, bytes):
+            data = blob[start : None if end is None else end + 1]
+            if data:
+                yield data
+            return
         with open(self.path(blob), "rb") as f:
             f.seek(start)
             remaining = None if end is None else end - start + 1
@@ -142,23 +194,49 @@ class FileStore:
                     remaining -= len(chunk)
                 yield chunk
 
-    def read_bytes(self, blob: str | None, start: int = 0, end: int | None = None) -> bytes:
+    def read_bytes(self, blob: BlobRef | None, start: int = 0, end: int | None = None) -> bytes:
         if blob is None:
             return b""
+        if isinstance(blob, bytes):
+            return blob[start : None if end is None else end + 1]
         return b"".join(self.read(blob, start, end))
 
-    def concat(self, blobs: list[str], algorithms: Iterable[str] = ()) -> tuple[str, Hasher]:
-        """A new blob holding ``blobs`` one after the other (multipart completion)."""
+    def concat(self, blobs: list[BlobRef], algorithms: Iterable[str] = ()) -> tuple[str, Hasher]:
+        """A new blob holding ``blobs`` one after the other (multipart completion).
 
-        def chunks() -> Iterator[bytes]:
-            for blob in blobs:
-                yield from self.read(blob)
+        With no checksum to compute, files are copied by the kernel
+        (``copy_file_range``: no bytes through Python, and a reflink where the
+        file system shares extents); otherwise they are read and hashed.
+        """
+        algorithms = list(algorithms)
+        if algorithms:
 
-        return self.write(chunks(), algorithms, md5=False)
+            def chunks() -> Iterator[bytes]:
+                for blob in blobs:
+                    yield from self.read(blob)
 
-    def delete(self, blobs: Iterable[str | None]) -> None:
+            return self.write(chunks(), algorithms, md5=False)
+        hasher = Hasher(md5=False)
+        blob = uuid.uuid4().hex
+        temp = self.tmp / blob
+        f = open(temp, "wb")  # noqa: SIM115 - closed by _commit or _discard
+        try:
+            for part in blobs:
+                if isinstance(part, bytes):
+                    f.write(part)
+                    hasher.size += len(part)
+                else:
+                    f.flush()
+                    hasher.size += _copy_file(self.path(part), f)
+            self._commit(f, temp, blob)
+        except BaseException:
+            _discard(f, temp)
+            raise
+        return blob, hasher
+
+    def delete(self, blobs: Iterable[BlobRef | None]) -> None:
         for blob in blobs:
-            if blob:
+            if is_file(blob):
                 with contextlib.suppress(OSError):
                     self.path(blob).unlink()
 

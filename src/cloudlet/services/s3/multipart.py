@@ -15,10 +15,17 @@ from cloudlet.context import RequestContext
 from cloudlet.errors import ServiceError
 from cloudlet.services.s3 import conditions, errors
 from cloudlet.services.s3.base import OWNER_NAME, Bucket, owner_id, to_datetime
-from cloudlet.services.s3.checksums import ALGORITHMS, composite_checksum
+from cloudlet.services.s3.checksums import (
+    ALGORITHMS,
+    FULL_OBJECT_ALGORITHMS,
+    combine_b64,
+    composite_checksum,
+)
+from cloudlet.services.s3.files import BlobRef
 from cloudlet.services.s3.listing import paginate
 from cloudlet.services.s3.objects import (
     ObjectsMixin,
+    check_declared_size,
     check_key,
     content_md5,
     content_meta,
@@ -26,6 +33,7 @@ from cloudlet.services.s3.objects import (
     parse_tagging,
     requested_checksums,
     verify,
+    with_trailers,
 )
 
 MIN_PART = 5 * 1024 * 1024
@@ -37,6 +45,24 @@ def _check_part_number(number: int) -> None:
     if not 1 <= number <= MAX_PARTS:
         raise errors.invalid_argument("Part number must be an integer between 1 and 10000, inclusive",
                                       "partNumber", number)
+
+
+def default_checksum_type(algorithm: str) -> str:
+    """CreateMultipartUpload without ``ChecksumType``: COMPOSITE, except CRC64NVME which is only FULL_OBJECT."""
+    return "FULL_OBJECT" if algorithm == "CRC64NVME" else "COMPOSITE"
+
+
+def full_object_checksum(algorithm: str | None, parts: list[Any]) -> str | None:
+    """The whole object's CRC combined from the part rows' CRCs, or None when a part lacks one."""
+    if algorithm not in FULL_OBJECT_ALGORITHMS:
+        return None
+    pieces = []
+    for row in parts:
+        value = json.loads(row["checksums"]).get(algorithm)
+        if not value:
+            return None
+        pieces.append((value, row["size"]))
+    return combine_b64(algorithm, pieces)
 
 
 class MultipartMixin(ObjectsMixin):
@@ -55,10 +81,14 @@ class MultipartMixin(ObjectsMixin):
         algorithm = (params.get("ChecksumAlgorithm") or "").upper()
         if algorithm and algorithm not in ALGORITHMS:
             raise errors.invalid_request(f"Checksum algorithm provided is unsupported: {algorithm}")
-        checksum_type = params.get("ChecksumType") or ("COMPOSITE" if algorithm else None)
-        if checksum_type == "FULL_OBJECT" and algorithm in ("SHA1", "SHA256"):
-            raise errors.invalid_request(f"The FULL_OBJECT checksum type cannot be used with the {algorithm} "
-                                         "checksum algorithm.")
+        checksum_type = params.get("ChecksumType") or (default_checksum_type(algorithm) if algorithm else None)
+        if checksum_type and not algorithm:
+            raise errors.invalid_request("The x-amz-checksum-type header can only be used with the "
+                                         "x-amz-checksum-algorithm header.")
+        if (checksum_type == "FULL_OBJECT" and algorithm not in FULL_OBJECT_ALGORITHMS) \
+                or (checksum_type == "COMPOSITE" and algorithm == "CRC64NVME"):
+            raise errors.invalid_request(f"The {checksum_type} checksum type cannot be used with the "
+                                         f"{algorithm.lower()} checksum algorithm.")
         if algorithm:
             meta["ChecksumAlgorithm"] = algorithm
             meta["ChecksumType"] = checksum_type
@@ -74,7 +104,7 @@ class MultipartMixin(ObjectsMixin):
             out["ChecksumType"] = checksum_type
         return out
 
-    async def _store_part(self, upload_id: str, number: int, blob: str, size: int, etag: str,
+    async def _store_part(self, upload_id: str, number: int, blob: BlobRef, size: int, etag: str,
                           checksums: dict[str, str]) -> None:
         def put(conn: sqlite3.Connection) -> list[str]:
             if conn.execute("SELECT 1 FROM uploads WHERE upload_id = ?", (upload_id,)).fetchone() is None:
@@ -100,7 +130,8 @@ class MultipartMixin(ObjectsMixin):
         _check_part_number(number)
         upload = await self._upload(bucket, key, upload_id)
         body = params.get("Body") or b""
-        algorithms, sent = requested_checksums(params)
+        check_declared_size(body, MAX_PART)
+        algorithms, sent = requested_checksums(params, ctx.headers.get("x-amz-trailer"))
         wanted = upload["meta"].get("ChecksumAlgorithm")
         if wanted and wanted not in algorithms:
             algorithms.append(wanted)
@@ -109,7 +140,7 @@ class MultipartMixin(ObjectsMixin):
         try:
             if hasher.size > MAX_PART:
                 raise errors.entity_too_large(hasher.size, MAX_PART)
-            verify(hasher, md5, sent)
+            verify(hasher, md5, with_trailers(sent, body))
         except ServiceError:
             await self.in_thread(self.files.delete, [blob])
             raise
@@ -195,12 +226,16 @@ class MultipartMixin(ObjectsMixin):
         meta = dict(upload["meta"])
         algorithm = meta.pop("ChecksumAlgorithm", None)
         checksum_type = meta.pop("ChecksumType", None)
-        full = [algorithm] if algorithm and checksum_type == "FULL_OBJECT" else []
+        # A full-object CRC is combined from the parts' CRCs and sizes (CRC linearity),
+        # so completion never re-reads the bytes; re-hashing is only the fallback for
+        # parts stored without the checksum.
+        combined = full_object_checksum(algorithm, chosen) if checksum_type == "FULL_OBJECT" else None
+        full = [algorithm] if algorithm and checksum_type == "FULL_OBJECT" and combined is None else []
         blob, hasher = await self.in_thread(self.files.concat, [r["blob"] for r in chosen], full)
         digest = hashlib.md5(b"".join(bytes.fromhex(r["etag"].strip('"')) for r in chosen)).hexdigest()
         etag = f'"{digest}-{len(chosen)}"'
         if algorithm and checksum_type == "FULL_OBJECT":
-            meta["Checksums"] = hasher.checksums()
+            meta["Checksums"] = {algorithm: combined} if combined is not None else hasher.checksums()
             sent = params.get(ALGORITHMS[algorithm])
             if sent and sent != meta["Checksums"][algorithm]:
                 await self.in_thread(self.files.delete, [blob])

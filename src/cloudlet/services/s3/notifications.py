@@ -20,6 +20,7 @@ from urllib.parse import quote_plus
 
 from cloudlet.context import RequestContext
 from cloudlet.errors import NotImplementedOperation, ServiceError
+from cloudlet.events.outbox import Enqueued
 from cloudlet.services.s3 import errors
 from cloudlet.services.s3.base import Bucket, ObjectRow, owner_id
 from cloudlet.services.s3.notify_rules import iter_configs, targets_for, validate_notification
@@ -75,20 +76,22 @@ class NotificationsMixin(ObjectsMixin):
     hub: Any = None
 
     def emit(self, conn: sqlite3.Connection, ctx: RequestContext, bucket: Bucket, event: str,
-             obj: ObjectRow) -> bool:
+             obj: ObjectRow) -> list[Enqueued]:
         if self.outbox is None:
-            return False
+            return []
         row = conn.execute("SELECT value FROM bucket_config WHERE bucket = ? AND kind = 'notification'",
                            (bucket.name,)).fetchone()
         if row is None:
-            return False
+            return []
         targets = targets_for(json.loads(row["value"]), event, obj.key)
         now = time.time()
+        out = []
         for target in targets:
             record = build_record(ctx, bucket, event, obj, target.config_id, now)
-            self.outbox.enqueue(conn, target.kind, {"arn": target.arn, "event": {"Records": [record]},
-                                                    "endpoint": ctx.endpoint, "bucket": bucket.name})
-        return bool(targets)
+            payload = {"arn": target.arn, "event": {"Records": [record]}, "endpoint": ctx.endpoint,
+                       "bucket": bucket.name}
+            out.append(Enqueued(self.outbox.enqueue(conn, target.kind, payload), target.kind, payload))
+        return out
 
     async def deliver(self, kind: str, payload: dict[str, Any]) -> None:
         arn = payload["arn"]

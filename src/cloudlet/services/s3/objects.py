@@ -13,6 +13,7 @@ from urllib.parse import parse_qsl, unquote
 
 from cloudlet.context import RequestContext
 from cloudlet.errors import ServiceError
+from cloudlet.events.outbox import Enqueued
 from cloudlet.services.s3 import conditions, errors
 from cloudlet.services.s3.base import (
     Bucket,
@@ -27,8 +28,8 @@ from cloudlet.services.s3.base import (
     to_datetime,
     version,
 )
-from cloudlet.services.s3.checksums import ALGORITHMS, Hasher, decode_content_md5
-from cloudlet.services.s3.files import BlobBody, body_chunks
+from cloudlet.services.s3.checksums import ALGORITHMS, SLOW_ALGORITHMS, Hasher, decode_content_md5
+from cloudlet.services.s3.files import BlobBody, BlobRef, body_chunks, is_file
 
 #: Content headers stored with an object and returned on GET/HEAD.
 CONTENT_FIELDS = ("ContentType", "ContentEncoding", "ContentDisposition", "ContentLanguage", "CacheControl",
@@ -52,19 +53,22 @@ def check_key(key: str) -> None:
                            fields={"Size": str(len(key.encode())), "MaxSizeAllowed": str(MAX_KEY_BYTES)})
 
 
-def requested_checksums(params: dict[str, Any]) -> tuple[list[str], dict[str, str]]:
-    """(algorithms to compute, algorithm → value the client sent) for an upload."""
+def requested_checksums(params: dict[str, Any], trailer: str | None = None) -> tuple[list[str], dict[str, str]]:
+    """(algorithms to compute, algorithm → value the client sent) for an upload.
+
+    ``trailer`` is the ``x-amz-trailer`` header: a checksum an ``aws-chunked``
+    body sends after its data, computed here whether or not it has arrived yet.
+    """
     sent = {name: params[member] for name, member in ALGORITHMS.items() if params.get(member)}
+    trailing = [name for name in ALGORITHMS if trailer and trailer.strip().lower() == f"x-amz-checksum-{name.lower()}"]
     if len(sent) > 1:
         raise errors.invalid_request("Expecting a single x-amz-checksum- header. Multiple checksum Types are "
                                      "not allowed.")
     algorithm = params.get("ChecksumAlgorithm")
-    algorithms = list(sent)
+    algorithms = list(sent) + [name for name in trailing if name not in sent]
     if algorithm:
         algorithm = algorithm.upper()
         if algorithm not in ALGORITHMS:
-            if algorithm == "CRC64NVME":
-                return algorithms, sent
             raise errors.invalid_request(f"Checksum algorithm provided is unsupported: {algorithm}")
         if sent and algorithm not in sent:
             raise errors.invalid_request(
@@ -73,6 +77,23 @@ def requested_checksums(params: dict[str, Any]) -> tuple[list[str], dict[str, st
         if algorithm not in algorithms:
             algorithms.append(algorithm)
     return algorithms, sent
+
+
+def with_trailers(sent: dict[str, str], body: Any) -> dict[str, str]:
+    """``sent`` plus the checksums a streamed ``aws-chunked`` body carried in its trailer (read by now)."""
+    trailers = getattr(body, "trailers", None)
+    if not trailers:
+        return sent
+    found = {name: trailers[f"x-amz-checksum-{name.lower()}"] for name in ALGORITHMS
+             if f"x-amz-checksum-{name.lower()}" in trailers}  # fmt: skip
+    return {**sent, **found}
+
+
+def check_declared_size(body: Any, limit: int) -> None:
+    """``EntityTooLarge`` before reading a streamed body whose announced size is over ``limit``."""
+    length = getattr(body, "length", None)
+    if length is not None and length > limit:
+        raise errors.entity_too_large(length, limit)
 
 
 def content_md5(params: dict[str, Any]) -> bytes | None:
@@ -192,17 +213,19 @@ class ObjectsMixin(S3Base):
     # -- hooks the notification mixin overrides ----------------------------------
 
     def emit(self, conn: sqlite3.Connection, ctx: RequestContext, bucket: Bucket, event: str,
-             obj: ObjectRow) -> bool:
-        return False
+             obj: ObjectRow) -> list[Enqueued]:
+        """Enqueue the notifications of ``event`` (inside the write job); the events enqueued."""
+        return []
 
-    def after_write(self, garbage: list[str]) -> None:
-        if self.outbox is not None:
+    def after_write(self, garbage: list[str], *, notified: bool = True) -> None:
+        """After a write committed: ``notified`` says it may have enqueued events (wake the outbox)."""
+        if notified and self.outbox is not None:
             self.outbox.wake()
 
-    async def collect(self, garbage: list[str]) -> None:
+    async def collect(self, garbage: list[str], *, notified: bool = True) -> None:
         if garbage:
             await self.in_thread(self.files.delete, garbage)
-        self.after_write(garbage)
+        self.after_write(garbage, notified=notified)
 
     # -- reads -----------------------------------------------------------------
 
@@ -215,7 +238,7 @@ class ObjectsMixin(S3Base):
                 return version(conn, bucket.name, key, version_id)
             return latest(conn, bucket.name, key)
 
-        obj = await self.db.read(read)
+        obj = await self.point_read(read)
         if obj is None:
             if version_id is not None:
                 raise errors.no_such_version(key, version_id)
@@ -263,7 +286,7 @@ class ObjectsMixin(S3Base):
         length = obj.size if end is None else end - start + 1
         if obj.size == 0:
             out["Body"] = b""
-        elif self.stream_responses and length > INLINE_WRITE and obj.blob:
+        elif self.stream_responses and length > INLINE_WRITE and is_file(obj.blob):
             out["Body"] = BlobBody(self.files, obj.blob, start, obj.size - 1 if end is None else end)
         elif length <= INLINE_WRITE:
             out["Body"] = self.files.read_bytes(obj.blob, start, end)
@@ -278,7 +301,7 @@ class ObjectsMixin(S3Base):
     # -- writes ----------------------------------------------------------------
 
     async def write_object(
-        self, ctx: RequestContext, bucket: Bucket, key: str, blob: str | None, hasher: Hasher | None,
+        self, ctx: RequestContext, bucket: Bucket, key: str, blob: BlobRef | None, hasher: Hasher | None,
         meta: dict[str, Any], tags: dict[str, str], event: str, params: dict[str, Any],
         *, etag: str | None = None, size: int | None = None,
         extra: Callable[[sqlite3.Connection], list[str]] | None = None,
@@ -291,10 +314,11 @@ class ObjectsMixin(S3Base):
             last_modified=time.time(), blob=blob, meta=meta, tags=tags,
         )
 
-        def put(conn: sqlite3.Connection) -> list[str]:
-            current = latest(conn, bucket.name, key)
-            conditions.check_write(
-                params, current.etag if current is not None and not current.delete_marker else None, key)
+        def put(conn: sqlite3.Connection) -> tuple[list[str], list[Enqueued]]:
+            if params.get("IfNoneMatch") is not None or params.get("IfMatch") is not None:
+                current = latest(conn, bucket.name, key)
+                conditions.check_write(
+                    params, current.etag if current is not None and not current.delete_marker else None, key)
             row = conn.execute("SELECT versioning FROM buckets WHERE name = ?", (bucket.name,)).fetchone()
             if row is None:
                 raise errors.no_such_bucket(bucket.name)
@@ -302,16 +326,17 @@ class ObjectsMixin(S3Base):
             garbage = extra(conn) if extra is not None else []
             obj.seq = next_seq(conn)
             garbage += store_version(conn, bucket, obj)
-            self.emit(conn, ctx, bucket, event, obj)
-            return garbage
+            return garbage, self.emit(conn, ctx, bucket, event, obj)
 
         try:
-            garbage = await self.db.write(put)
+            garbage, events = await self.db.write(put)
         except BaseException:
-            if blob:
+            if is_file(blob):
                 await self.in_thread(self.files.delete, [blob])
             raise
-        await self.collect(garbage)
+        if events and self.outbox is not None:
+            self.outbox.deliver_now(events)  # committed: no need for the dispatcher to read them back
+        await self.collect(garbage, notified=False)
         return obj
 
     async def PutObject(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
@@ -319,7 +344,8 @@ class ObjectsMixin(S3Base):
         bucket = await self.authorize(ctx, params["Bucket"], key)
         check_key(key)
         body = params.get("Body") or b""
-        algorithms, sent = requested_checksums(params)
+        check_declared_size(body, MAX_SINGLE_PUT)
+        algorithms, sent = requested_checksums(params, ctx.headers.get("x-amz-trailer"))
         md5 = content_md5(params)
         tags = parse_tagging(params.get("Tagging"))
         meta = content_meta(params)
@@ -327,7 +353,7 @@ class ObjectsMixin(S3Base):
         try:
             if hasher.size > MAX_SINGLE_PUT:
                 raise errors.entity_too_large(hasher.size, MAX_SINGLE_PUT)
-            verify(hasher, md5, sent)
+            verify(hasher, md5, with_trailers(sent, body))
         except ServiceError:
             await self.in_thread(self.files.delete, [blob])
             raise
@@ -342,20 +368,20 @@ class ObjectsMixin(S3Base):
             out["ChecksumType"] = "FULL_OBJECT"
         return out
 
-    async def store_body(self, body: Any, algorithms: list[str]) -> tuple[str, Hasher]:
+    async def store_body(self, body: Any, algorithms: list[str]) -> tuple[BlobRef, Hasher]:
         """Write a request body (bytes, file-like or async iterable of chunks) to a new blob."""
         if isinstance(body, bytes) and len(body) <= INLINE_WRITE and not self.files.fsync \
-                and "CRC32C" not in algorithms:
+                and SLOW_ALGORITHMS.isdisjoint(algorithms):
             return self.files.write_bytes(body, algorithms)  # cheaper than a thread hop
         chunks = body_chunks(body)
         if chunks is not None:
             return await self.in_thread(self.files.write, chunks, algorithms)
         return await self.files.write_async(body, algorithms)
 
-    def link_blob(self, blob: str | None) -> str | None:
+    def link_blob(self, blob: BlobRef | None) -> BlobRef | None:
         """A new blob with the same bytes (a hard link; blobs are never modified in place)."""
-        if blob is None:
-            return None
+        if not is_file(blob):
+            return blob  # no file, or bytes kept in the row: the new row keeps the same value
         new = uuid.uuid4().hex
         target = self.files.path(new)
         target.parent.mkdir(exist_ok=True)
@@ -391,7 +417,7 @@ class ObjectsMixin(S3Base):
                 meta["StorageClass"] = params["StorageClass"]
         tags = parse_tagging(params.get("Tagging")) if tag_directive == "REPLACE" else dict(source.tags)
         etag = source.etag
-        blob: str | None
+        blob: BlobRef | None
         if algorithm and algorithm in ALGORITHMS:
             blob, hasher = await self.in_thread(
                 self.files.write, self.files.read(source.blob) if source.blob else iter(()), [algorithm])
@@ -437,7 +463,7 @@ class ObjectsMixin(S3Base):
                          (bucket.name, key, version_id))
             if obj.is_latest:
                 promote_latest(conn, bucket.name, key)
-            if obj.blob:
+            if is_file(obj.blob):
                 garbage.append(obj.blob)
             if obj.delete_marker:
                 out["DeleteMarker"] = True
@@ -449,7 +475,7 @@ class ObjectsMixin(S3Base):
             if obj is not None:
                 conn.execute("DELETE FROM objects WHERE bucket = ? AND key = ? AND version_id = 'null'",
                              (bucket.name, key))
-                if obj.blob:
+                if is_file(obj.blob):
                     garbage.append(obj.blob)
                 obj.seq = next_seq(conn)
                 self.emit(conn, ctx, bucket, f"{family}:Delete", obj)
@@ -460,7 +486,7 @@ class ObjectsMixin(S3Base):
             if old is not None:
                 conn.execute("DELETE FROM objects WHERE bucket = ? AND key = ? AND version_id = 'null'",
                              (bucket.name, key))
-                if old.blob:
+                if is_file(old.blob):
                     garbage.append(old.blob)
         conn.execute("UPDATE objects SET is_latest = 0 WHERE bucket = ? AND key = ? AND is_latest = 1",
                      (bucket.name, key))

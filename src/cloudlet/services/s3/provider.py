@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from cloudlet.edge.credentials import CredentialStore
 from cloudlet.events import Outbox
 from cloudlet.services.s3.buckets import BucketsMixin
 from cloudlet.services.s3.config import ConfigMixin
@@ -17,6 +18,7 @@ from cloudlet.services.s3.lifecycle import LifecycleMixin
 from cloudlet.services.s3.list_ops import ListingMixin
 from cloudlet.services.s3.multipart import MultipartMixin
 from cloudlet.services.s3.notifications import NotificationsMixin
+from cloudlet.services.s3.post import KeyStore, PostObjectMixin
 from cloudlet.storage import Database
 
 log = logging.getLogger(__name__)
@@ -26,6 +28,7 @@ class S3Provider(
     NotificationsMixin,
     LifecycleMixin,
     MultipartMixin,
+    PostObjectMixin,
     ListingMixin,
     ExtrasMixin,
     ConfigMixin,
@@ -45,9 +48,13 @@ class S3Provider(
         lifecycle_interval_s: float = 3600.0,
         day_s: float = 86400.0,
         retry_delays: tuple[float, ...] = (0.2, 1.0, 5.0, 30.0, 120.0),
+        credentials: KeyStore | None = None,
     ) -> None:
         super().__init__(db, FileStore(root, fsync=fsync), default_region)
         self.hub = hub
+        # POST Object verifies its form's signature itself (the edge cannot: the
+        # signature covers the policy inside the body, not the request).
+        self.credentials = credentials if credentials is not None else CredentialStore()
         self.lifecycle_interval_s = lifecycle_interval_s
         self.day_s = day_s
         self.outbox = Outbox(db, self.deliver, retry_delays=retry_delays, on_give_up=self.give_up)
@@ -62,11 +69,14 @@ class S3Provider(
         await self.stop_lifecycle()
         if self.outbox is not None:
             await self.outbox.stop()
+        self.close_point_reads()
 
     async def recover(self) -> None:
         """Drop temp files of interrupted writes and blobs no committed row names."""
         rows = await self.db.fetchall(
-            "SELECT blob FROM objects WHERE blob IS NOT NULL UNION SELECT blob FROM parts", ())
+            "SELECT blob FROM objects WHERE typeof(blob) = 'text' UNION SELECT blob FROM parts WHERE typeof(blob) = 'text'",
+            (),  # small bodies live in the row (bytes): no file to keep
+        )
         referenced = {r[0] for r in rows}
         removed = await self.in_thread(self.files.sweep, referenced)
         if removed:
@@ -92,4 +102,5 @@ def create_provider(hub: Any) -> S3Provider:
         fsync=hub.settings.fsync,
         lifecycle_interval_s=_env_float("CLOUDLET_S3_LIFECYCLE_INTERVAL", 3600.0),
         day_s=_env_float("CLOUDLET_S3_DAY_SECONDS", 86400.0),
+        credentials=hub.credentials,
     )

@@ -1,7 +1,8 @@
 """The S3 database: buckets, their configurations, objects (every version), uploads, parts.
 
 Bytes live in files under ``<data dir>/s3/data`` (see :mod:`.files`); a row
-names its file in ``blob``.  ``seq`` orders the versions of a key (newest =
+names its file in ``blob`` (TEXT).  A body of at most ``files.INLINE_MAX``
+bytes is the ``blob`` value itself (a BLOB), committed with its row.  ``seq`` orders the versions of a key (newest =
 highest) and doubles as the notification ``sequencer``.  The partial index on
 ``is_latest`` is what listing pages through, one key range at a time.
 """

@@ -8,7 +8,7 @@ import io
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from cloudlet.services.s3.files import CHUNK, BlobBody, FileStore, body_chunks
+from cloudlet.services.s3.files import CHUNK, INLINE_MAX, BlobBody, FileStore, body_chunks
 
 
 def test_write_read_ranges_and_delete(tmp_path: Path) -> None:
@@ -56,8 +56,8 @@ def test_async_stream_write(tmp_path: Path) -> None:
 
 def test_sweep_removes_temp_and_unreferenced(tmp_path: Path) -> None:
     store = FileStore(tmp_path)
-    kept, _ = store.write_bytes(b"keep")
-    lost, _ = store.write_bytes(b"lost")
+    kept, _ = store.write_bytes(b"k" * (INLINE_MAX + 1))
+    lost, _ = store.write_bytes(b"l" * (INLINE_MAX + 1))
     (tmp_path / "tmp" / "half-written").write_bytes(b"...")
     assert store.sweep({kept}) == 1
     assert store.path(kept).exists() and not store.path(lost).exists()
@@ -80,3 +80,19 @@ def test_failed_async_stream_leaves_nothing(tmp_path: Path) -> None:
 
     asyncio.run(run())
     assert [p for p in tmp_path.rglob("*") if p.is_file()] == []
+
+
+def test_small_bodies_stay_inline(tmp_path: Path) -> None:
+    store = FileStore(tmp_path)
+    small, hasher = store.write_bytes(b"0123456789", ["CRC32"])
+    assert small == b"0123456789" and hasher.size == 10 and "CRC32" in hasher.checksums()
+    assert store.read_bytes(small, 2, 4) == b"234"
+    assert b"".join(store.read(small, 5)) == b"56789"
+    assert store.read_bytes(b"") == b""
+    big, _ = store.write_bytes(b"x" * (INLINE_MAX + 1))
+    assert isinstance(big, str) and store.path(big).exists()
+    joined, _ = store.concat([small, big])
+    assert store.read_bytes(joined) == b"0123456789" + b"x" * (INLINE_MAX + 1)
+    store.delete([small, big, None])  # bytes name no file: skipped
+    assert not store.path(big).exists()
+    assert [p for p in (tmp_path / "data").rglob("*") if p.is_file()] == [store.path(joined)]
