@@ -19,6 +19,7 @@ Everything per service (models, protocols, dispatch tables) is built in
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import os
@@ -34,7 +35,7 @@ from cloudlet import __version__
 from cloudlet.config import Settings
 from cloudlet.context import RequestContext
 from cloudlet.edge.auth import authenticate, decode_streaming_body, signing_scope
-from cloudlet.edge.credentials import CredentialStore
+from cloudlet.edge.body import STREAM_AFTER, from_receive
 from cloudlet.edge.routing import Route, ServiceRouter
 from cloudlet.errors import InternalError, NotImplementedOperation, ServiceError
 from cloudlet.protocols import protocol_named
@@ -65,7 +66,7 @@ class Edge:
     def __init__(self, settings: Settings, hub: ServiceHub | None = None) -> None:
         self.settings = settings
         self.hub = hub if hub is not None else ServiceHub(settings)
-        self.credentials = CredentialStore.from_spec(settings.credentials)
+        self.credentials = self.hub.credentials
         self.router = ServiceRouter(ROUTED_SERVICES)
         self.started = time.time()
         self._protocols: dict[Route, Protocol] = {}
@@ -110,13 +111,19 @@ class Edge:
     async def handle(self, request: HttpRequest) -> HttpResponse:
         request_id = new_request_id()
         if request.path.startswith(INTERNAL_PREFIX):
-            return await self._internal(request)
+            return await self._internal(await _whole(request))
         plane = self._data_plane(request)
         if plane is not None:
-            return await plane(request)
+            return await plane(await _whole(request))
         scope = signing_scope(request)
         route = self.router.route(request, scope.service if scope else None)
         protocol = self._protocol(route)
+        if request.stream is not None and not (route.service == "s3" and _streams_upload(protocol, request)):
+            request = await _whole(request)
+        # -- S3 POST Object, a browser form upload (issue 4 helper; the provider adds CORS headers itself) --
+        if route.service == "s3" and request.method == "POST" and "s3" in self.hub.providers \
+                and request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
+            return await self.hub.providers["s3"].post_object(request, request_id)
         if route.service == "s3" and (request.method == "OPTIONS" or "origin" in request.headers):
             return await self._s3_cors(request, request_id, route, protocol)
         return await self._api(request, request_id, route, protocol)
@@ -271,21 +278,29 @@ def _endpoint(request: HttpRequest, settings: Settings) -> str:
 
 
 async def _read_request(scope: Scope, receive: Receive) -> HttpRequest:
+    """The request, its body read whole unless more than ``STREAM_AFTER`` bytes are still coming
+    (then the request's ``stream`` continues where the bytes read so far end)."""
     message = await receive()
+    stream = None
     if message["type"] == "http.disconnect":
         body = b""
     elif not message.get("more_body", False):  # the common case: the whole body in one message
         body = message.get("body", b"")
     else:
         chunks = [message.get("body", b"")]
+        size = len(chunks[0])
         while True:
             message = await receive()
             if message["type"] == "http.disconnect":
                 break
             chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
             if not message.get("more_body", False):
                 break
-        body = b"".join(chunks)
+            if size >= STREAM_AFTER:
+                stream = from_receive(chunks, receive, _content_length(scope))
+                break
+        body = b"".join(chunks) if stream is None else b""
     raw_headers = scope["headers"]
     headers = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in raw_headers}
     if len(headers) != len(raw_headers):  # a repeated header: join its values in order
@@ -301,7 +316,43 @@ async def _read_request(scope: Scope, receive: Receive) -> HttpRequest:
         query_string=scope.get("query_string", b"").decode("latin-1"),
         headers=headers,
         body=body,
+        stream=stream,
     )
+
+
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope["headers"]:
+        if name.lower() == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+async def _whole(request: HttpRequest) -> HttpRequest:
+    """``request`` with a body still streaming in read into memory."""
+    if request.stream is None:
+        return request
+    return dataclasses.replace(request, body=await request.stream.read_all(), stream=None)
+
+
+#: Query parameters an object upload (PutObject, UploadPart) may carry besides auth.
+_UPLOAD_QUERY = frozenset({"partNumber", "uploadId", "x-id", "AWSAccessKeyId", "Signature", "Expires"})
+
+
+def _streams_upload(protocol: Protocol, request: HttpRequest) -> bool:
+    """Whether an S3 request is an object upload, whose body the provider takes as a stream."""
+    if request.method != "PUT" or "x-amz-copy-source" in request.headers:
+        return False
+    for item in request.query_string.split("&"):
+        name = item.partition("=")[0]
+        if name and name not in _UPLOAD_QUERY and not name.startswith("X-Amz-"):
+            return False  # a subresource: ?tagging, ?acl, ?retention, …
+    prepare = getattr(protocol, "prepare", None)
+    path = (prepare(request) if prepare is not None else request).path
+    bucket, _, key = path.lstrip("/").partition("/")
+    return bool(bucket and key)
 
 
 async def _write_response(send: Send, response: HttpResponse, *, head: bool) -> None:

@@ -17,8 +17,9 @@ The order of the checks is: well-formed → known key → time (skew or expiry)
 On success the ``Principal`` says which key and account made the call and the
 region it signed for.  For ``aws-chunked`` S3 uploads it also carries the
 ``StreamingSignature`` that ``decode_streaming_body`` uses to check each
-chunk while it strips the framing (the body is complete by then, so the edge
-calls it right after ``authenticate``).
+chunk while it strips the framing.  A body still streaming in (an S3 upload,
+``cloudlet.edge.body``) is checked as it arrives: its payload hash and chunk
+signatures fail the upload when its bytes prove bad, not before.
 
 ``signing_scope`` is the cheap read of the credential scope the router uses
 to pick a service before anything is verified.
@@ -26,6 +27,7 @@ to pick a service before anything is verified.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hmac
 from collections.abc import Mapping
@@ -36,7 +38,7 @@ from types import MappingProxyType
 from urllib.parse import unquote
 
 from cloudlet.edge import auth_errors as errors
-from cloudlet.edge import sigv2, sigv4
+from cloudlet.edge import body, sigv2, sigv4
 from cloudlet.edge.auth_errors import Family, service_traits
 from cloudlet.edge.credentials import Credential, CredentialStore
 from cloudlet.errors import AuthError
@@ -78,6 +80,8 @@ class Principal:
     anonymous: bool = False
     #: Set for S3 ``aws-chunked`` bodies (``x-amz-content-sha256: STREAMING-…``).
     streaming: sigv4.StreamingSignature | None = None
+    #: The SHA-256 a streamed body must have (checked as it arrives, see ``decode_streaming_body``).
+    payload_sha256: str | None = None
 
 
 # -- the credential scope, read cheaply -----------------------------------------
@@ -227,7 +231,7 @@ class _SigV4:
             if payload != sigv4.UNSIGNED_PAYLOAD:
                 streaming = sigv4.StreamingSignature(payload, key, timestamp, scope.text, params["Signature"])
         elif claimed is not None:
-            self._check_body(payload)
+            return self._checked(credential, scope, payload)
         return Principal(credential.access_key_id, credential.account_id, scope.region, streaming=streaming)
 
     def presigned(self) -> Principal:
@@ -262,7 +266,7 @@ class _SigV4:
             payload = sigv4.sha256_hex(self.request.body)
         self._verify(credential, scope, timestamp, signed_headers, payload, params["X-Amz-Signature"])
         if claimed is not None and _is_sha256_hex(claimed):
-            self._check_body(claimed)
+            return self._checked(credential, scope, claimed)
         return Principal(credential.access_key_id, credential.account_id, scope.region)
 
     # -- shared steps --------------------------------------------------------------
@@ -420,6 +424,15 @@ class _SigV4:
             raise errors.incomplete(self.family, f"Invalid x-amz-content-sha256 value: {value}")
         return value
 
+    def _checked(self, credential: Credential, scope: SigningScope, claimed: str) -> Principal:
+        """The principal of a request whose body must hash to ``claimed``: checked now, or
+        as it streams in (``payload_sha256``) when it is still arriving."""
+        principal = Principal(credential.access_key_id, credential.account_id, scope.region)
+        if self.request.stream is not None:
+            return dataclasses.replace(principal, payload_sha256=claimed)
+        self._check_body(claimed)
+        return principal
+
     def _check_body(self, claimed: str) -> None:
         actual = sigv4.sha256_hex(self.request.body)
         if hmac.compare_digest(actual, claimed.lower()):
@@ -487,39 +500,50 @@ class _SigV4:
 
 
 def decode_streaming_body(request: HttpRequest, principal: Principal) -> HttpRequest:
-    """``request`` with its ``aws-chunked`` body decoded, for S3 uploads signed ``STREAMING-…``.
+    """``request`` with its body ready for the provider.
 
-    Every chunk signature (and the trailer signature) is checked against the
+    An ``aws-chunked`` body (S3 uploads signed ``STREAMING-…``) is decoded:
+    every chunk signature (and the trailer signature) is checked against the
     seed signature; trailing headers (``x-amz-checksum-*``) join the headers,
-    and ``aws-chunked`` leaves ``Content-Encoding``.  Any other request comes
-    back unchanged.  Raises S3's ``SignatureDoesNotMatch`` for a bad chunk
-    signature and ``IncompleteBody`` for broken framing.
+    or — for a body still streaming in — the stream's ``trailers``;
+    ``aws-chunked`` leaves ``Content-Encoding``.  A streamed body also gets
+    its payload-hash check.  Raises S3's ``SignatureDoesNotMatch`` for a bad
+    chunk signature and ``IncompleteBody`` for broken framing.
     """
     streaming = principal.streaming
+    stream = request.stream
+    if stream is not None and principal.payload_sha256 is not None:
+        stream = body.checked_sha256(stream, principal.payload_sha256)
     if streaming is None:
-        return request
+        return request if stream is request.stream else dataclasses.replace(request, stream=stream)
+    declared_text = request.headers.get("x-amz-decoded-content-length")
     try:
-        decoded = sigv4.decode_aws_chunked(request.body, streaming)
-    except sigv4.ChunkedBodyError as error:
-        if error.bad_signature:
-            raise AuthError(errors.S3_SIGNATURE_MISMATCH_MESSAGE, code="SignatureDoesNotMatch", status=403) from None
-        raise AuthError(
-            f"The request body is not valid aws-chunked encoding: {error}", code="IncompleteBody", status=400
-        ) from None
-    declared = request.headers.get("x-amz-decoded-content-length")
-    if declared is not None and declared.strip() != str(len(decoded.data)):
-        raise AuthError(
-            "You did not provide the number of bytes specified by the Content-Length HTTP header",
-            code="IncompleteBody", status=400,
-        )
-    headers = {**request.headers, **decoded.trailers}
+        declared = int(declared_text) if declared_text is not None else None
+    except ValueError:
+        raise body.incomplete_body() from None
+    headers = dict(request.headers)
+    data = b""
+    if stream is not None:
+        stream = body.decoded_chunks(stream, streaming, declared)
+    else:
+        try:
+            decoded = sigv4.decode_aws_chunked(request.body, streaming)
+        except sigv4.ChunkedBodyError as error:
+            raise body.chunked_error(error) from None
+        if declared is not None and declared != len(decoded.data):
+            raise body.incomplete_body()
+        headers.update(decoded.trailers)
+        data = decoded.data
     encodings = [e for e in headers.get("content-encoding", "").split(",") if e.strip() not in ("", "aws-chunked")]
     if encodings:
         headers["content-encoding"] = ",".join(e.strip() for e in encodings)
     else:
         headers.pop("content-encoding", None)
-    headers["content-length"] = str(len(decoded.data))
-    return HttpRequest(request.method, request.path, request.query_string, headers, decoded.data)
+    if stream is None:
+        headers["content-length"] = str(len(data))
+    elif declared is not None:
+        headers["content-length"] = str(declared)
+    return HttpRequest(request.method, request.path, request.query_string, headers, data, stream)
 
 
 # -- SigV2 (S3 only) ----------------------------------------------------------------

@@ -213,9 +213,11 @@ class StreamingSignature:
         return self.payload in STREAMING_SIGNED
 
     def chunk_signature(self, previous: str, chunk: bytes) -> str:
-        to_sign = "\n".join(
-            (f"{ALGORITHM}-PAYLOAD", self.timestamp, self.scope, previous, EMPTY_SHA256, sha256_hex(chunk))
-        )
+        return self.chunk_signature_for_digest(previous, sha256_hex(chunk))
+
+    def chunk_signature_for_digest(self, previous: str, chunk_sha256: str) -> str:
+        """The signature of a chunk whose SHA-256 (hex) is ``chunk_sha256``."""
+        to_sign = "\n".join((f"{ALGORITHM}-PAYLOAD", self.timestamp, self.scope, previous, EMPTY_SHA256, chunk_sha256))
         return signature(self.key, to_sign)
 
     def trailer_signature(self, previous: str, trailer: bytes) -> str:
@@ -241,50 +243,127 @@ class ChunkedBody:
 
 
 def decode_aws_chunked(body: bytes, streaming: StreamingSignature) -> ChunkedBody:
-    """Strip the ``aws-chunked`` framing, checking every chunk (and trailer) signature when signed.
+    """Strip the ``aws-chunked`` framing of a whole body (see ``ChunkedDecoder``)."""
+    decoder = ChunkedDecoder(streaming)
+    data = b"".join(decoder.feed(body))
+    return ChunkedBody(data, decoder.finish())
+
+
+#: Longest chunk header (``hex-size;chunk-signature=<64 hex>``) or trailer section we accept.
+_MAX_HEADER = 4096
+_MAX_TRAILER = 64 * 1024
+
+
+class ChunkedDecoder:
+    """Incremental ``aws-chunked`` decoding: ``feed`` framed bytes as they arrive, get data back.
 
     Layout: ``hex-size[;chunk-signature=sig]\\r\\n data \\r\\n`` repeated, a
     zero-size chunk, then optional trailer lines ``name:value\\r\\n`` (the last
     one ``x-amz-trailer-signature:sig`` for signed trailers) and ``\\r\\n``.
+    Each chunk's signature is checked when its last byte has arrived; data is
+    handed out before that, so a caller must discard what it stored when
+    ``feed`` or ``finish`` raises.  Memory: one chunk header, never a chunk.
     """
-    parts: list[bytes] = []
-    previous = streaming.seed_signature
-    pos = 0
-    while True:
-        eol = body.find(b"\r\n", pos)
-        if eol < 0:
-            raise ChunkedBodyError("chunk header without CRLF")
-        size_text, _, extension = body[pos:eol].decode("latin-1").partition(";")
+
+    def __init__(self, streaming: StreamingSignature) -> None:
+        self.streaming = streaming
+        self.signed = streaming.signed_chunks
+        self._previous = streaming.seed_signature
+        self._buf = bytearray()
+        #: Data bytes of the current chunk still to come; ``-1`` while a header is expected,
+        #: ``-2`` while the CRLF after a chunk's data is.
+        self._remaining = -1
+        self._hash = hashlib.sha256()
+        self._provided = ""
+        self._final = False
+        #: Decoded data bytes so far.
+        self.decoded = 0
+
+    def feed(self, data: bytes) -> list[bytes]:
+        """The payload bytes ``data`` completes (possibly none)."""
+        buf = self._buf
+        buf += data
+        if self._final:
+            if len(buf) > _MAX_TRAILER:
+                raise ChunkedBodyError("trailing headers too long")
+            return []
+        out: list[bytes] = []
+        pos = 0
+        while True:
+            if self._remaining > 0:
+                take = min(self._remaining, len(buf) - pos)
+                if take == 0:
+                    break
+                piece = bytes(buf[pos : pos + take])
+                if self.signed:
+                    self._hash.update(piece)
+                out.append(piece)
+                self.decoded += take
+                pos += take
+                self._remaining -= take
+                if self._remaining:
+                    break
+                self._remaining = -2
+            if self._remaining == -2:
+                if len(buf) - pos < 2:
+                    break
+                if buf[pos : pos + 2] != b"\r\n":
+                    raise ChunkedBodyError("chunk data not followed by CRLF")
+                pos += 2
+                self._end_chunk()
+                self._remaining = -1
+            eol = buf.find(b"\r\n", pos)
+            if eol < 0:
+                if len(buf) - pos > _MAX_HEADER:
+                    raise ChunkedBodyError("chunk header without CRLF")
+                break
+            size = self._start_chunk(bytes(buf[pos:eol]))
+            pos = eol + 2
+            if size == 0:
+                self._end_chunk()
+                self._final = True
+                break
+            self._remaining = size
+        del buf[:pos]
+        return out
+
+    def finish(self) -> dict[str, str]:
+        """Check the end of the body; the trailing headers (lower-case names)."""
+        if not self._final:
+            raise ChunkedBodyError("the body ended before its final zero-size chunk")
+        trailers, trailer_signature, canonical = _trailers(bytes(self._buf), 0)
+        streaming = self.streaming
+        if streaming.payload.endswith("-TRAILER") and self.signed and trailers:
+            if trailer_signature is None:
+                raise ChunkedBodyError("trailing headers without x-amz-trailer-signature")
+            expected = streaming.trailer_signature(self._previous, encode(canonical))
+            if not signatures_match(expected, trailer_signature):
+                raise ChunkedBodyError("trailer signature does not match", bad_signature=True)
+        return trailers
+
+    def _start_chunk(self, header: bytes) -> int:
+        size_text, _, extension = header.decode("latin-1").partition(";")
         try:
             size = int(size_text.strip(), 16)
         except ValueError:
             raise ChunkedBodyError(f"bad chunk size {size_text!r}") from None
-        start, end = eol + 2, eol + 2 + size
-        if size < 0 or end > len(body):
-            raise ChunkedBodyError("chunk longer than the body")
-        chunk = body[start:end]
-        if streaming.signed_chunks:
+        if size < 0:
+            raise ChunkedBodyError(f"bad chunk size {size_text!r}")
+        if self.signed:
             name, _, provided = extension.partition("=")
             if name.strip() != "chunk-signature" or not provided.strip():
                 raise ChunkedBodyError("chunk without chunk-signature")
-            if not signatures_match(streaming.chunk_signature(previous, chunk), provided.strip()):
-                raise ChunkedBodyError("chunk signature does not match", bad_signature=True)
-            previous = provided.strip()
-        if size == 0:
-            pos = start
-            break
-        if body[end : end + 2] != b"\r\n":
-            raise ChunkedBodyError("chunk data not followed by CRLF")
-        parts.append(chunk)
-        pos = end + 2
-    trailers, trailer_signature, canonical = _trailers(body, pos)
-    if streaming.payload.endswith("-TRAILER") and streaming.signed_chunks and trailers:
-        if trailer_signature is None:
-            raise ChunkedBodyError("trailing headers without x-amz-trailer-signature")
-        expected = streaming.trailer_signature(previous, encode(canonical))
-        if not signatures_match(expected, trailer_signature):
-            raise ChunkedBodyError("trailer signature does not match", bad_signature=True)
-    return ChunkedBody(b"".join(parts), trailers)
+            self._provided = provided.strip()
+            self._hash = hashlib.sha256()
+        return size
+
+    def _end_chunk(self) -> None:
+        if not self.signed:
+            return
+        expected = self.streaming.chunk_signature_for_digest(self._previous, self._hash.hexdigest())
+        if not signatures_match(expected, self._provided):
+            raise ChunkedBodyError("chunk signature does not match", bad_signature=True)
+        self._previous = self._provided
 
 
 def _trailers(body: bytes, pos: int) -> tuple[dict[str, str], str | None, str]:
