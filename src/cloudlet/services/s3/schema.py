@@ -70,4 +70,13 @@ MIGRATIONS: list[Migration] = [
         """,
     ),
     outbox_migration("outbox"),
+    # Versions newest first within a key, as ListObjectVersions pages them: the index
+    # gives that order directly instead of a sort of each key's versions per page.
+    Migration(
+        "s3-versions-newest-first",
+        """
+        DROP INDEX objects_versions;
+        CREATE INDEX objects_versions ON objects (bucket, key, seq DESC);
+        """,
+    ),
 ]
