@@ -116,3 +116,22 @@ def test_engine_statistics_are_served(server: ServerProcess) -> None:
     assert stats["zygote_pid"] > 0
     assert stats["workers"] == stats["busy"] + stats["idle"] + stats["starting"]
     assert isinstance(stats["pools"], list)
+
+
+def test_a_huge_body_for_an_operation_that_does_not_stream_is_413_before_it_is_read(server: ServerProcess) -> None:
+    import socket
+
+    head = (
+        "POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-amz-json-1.0\r\n"
+        "X-Amz-Target: DynamoDB_20120810.ListTables\r\nContent-Length: 1073741824\r\nConnection: close\r\n\r\n"
+    )
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+        sock.sendall(head.encode() + b"{" + b" " * (1024 * 1024 + 100))  # just past the point where bodies stream
+        response = b""
+        while chunk := sock.recv(65536):
+            response += chunk
+    assert response.startswith(b"HTTP/1.1 413 ")
+    assert b"RequestEntityTooLargeException" in response
+    # the server is fine afterwards
+    with urllib.request.urlopen(f"{server.endpoint}/_cloudlet/health", timeout=10) as ok:
+        assert ok.status == 200

@@ -35,7 +35,7 @@ from cloudlet import __version__
 from cloudlet.config import Settings
 from cloudlet.context import RequestContext
 from cloudlet.edge.auth import authenticate, decode_streaming_body, signing_scope
-from cloudlet.edge.body import STREAM_AFTER, from_receive
+from cloudlet.edge.body import MAX_IN_MEMORY, STREAM_AFTER, from_receive
 from cloudlet.edge.routing import Route, ServiceRouter
 from cloudlet.errors import InternalError, NotImplementedOperation, ServiceError
 from cloudlet.protocols import protocol_named
@@ -110,16 +110,22 @@ class Edge:
 
     async def handle(self, request: HttpRequest) -> HttpResponse:
         request_id = new_request_id()
-        if request.path.startswith(INTERNAL_PREFIX):
-            return await self._internal(await _whole(request))
-        plane = self._data_plane(request)
-        if plane is not None:
-            return await plane(await _whole(request))
+        try:
+            if request.path.startswith(INTERNAL_PREFIX):
+                return await self._internal(await _whole(request))
+            plane = self._data_plane(request)
+            if plane is not None:
+                return await plane(await _whole(request))
+        except ServiceError as error:
+            return _json_response(error.status, {"message": error.message})
         scope = signing_scope(request)
         route = self.router.route(request, scope.service if scope else None)
         protocol = self._protocol(route)
         if request.stream is not None and not (route.service == "s3" and _streams_upload(protocol, request)):
-            request = await _whole(request)
+            try:
+                request = await _whole(request)
+            except ServiceError as error:
+                return protocol.serialize_error(None, error, request_id)
         # -- S3 POST Object, a browser form upload (issue 4 helper; the provider adds CORS headers itself) --
         if route.service == "s3" and request.method == "POST" and "s3" in self.hub.providers \
                 and request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
@@ -331,10 +337,10 @@ def _content_length(scope: Scope) -> int | None:
 
 
 async def _whole(request: HttpRequest) -> HttpRequest:
-    """``request`` with a body still streaming in read into memory."""
+    """``request`` with a body still streaming in read into memory (``MAX_IN_MEMORY`` at most)."""
     if request.stream is None:
         return request
-    return dataclasses.replace(request, body=await request.stream.read_all(), stream=None)
+    return dataclasses.replace(request, body=await request.stream.read_all(MAX_IN_MEMORY), stream=None)
 
 
 #: Query parameters an object upload (PutObject, UploadPart) may carry besides auth.

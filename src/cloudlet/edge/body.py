@@ -25,10 +25,13 @@ from typing import Any
 
 from cloudlet.edge import sigv4
 from cloudlet.edge.auth_errors import S3_SIGNATURE_MISMATCH_MESSAGE
-from cloudlet.errors import AuthError
+from cloudlet.errors import AuthError, ServiceError
 
 #: A body still arriving after this many bytes is streamed rather than read whole.
 STREAM_AFTER = 1024 * 1024
+#: The most an operation that does not stream may receive (above Lambda's 70,167,211-byte
+#: CreateFunction request, AWS's largest in-memory request; S3 object uploads stream).
+MAX_IN_MEMORY = 128 * 1024 * 1024
 #: Pieces handed to the consumer are coalesced to at least this size (except the last).
 CHUNK = 1024 * 1024
 #: Pieces at least this large are hashed in a worker thread (hashlib releases the GIL),
@@ -36,6 +39,12 @@ CHUNK = 1024 * 1024
 _THREAD_HASH = 256 * 1024
 
 Receive = Callable[[], Any]
+
+
+def too_large(limit: int) -> ServiceError:
+    """A body bigger than the edge holds in memory for an operation that does not stream."""
+    return ServiceError(f"Request must be smaller than {limit} bytes.", code="RequestEntityTooLargeException",
+                        status=413)
 
 
 def incomplete_body() -> AuthError:
@@ -66,9 +75,17 @@ class IncomingBody:
         self._used = True
         return self._chunks
 
-    async def read_all(self) -> bytes:
-        """The whole body (for operations that need it in memory)."""
-        return b"".join([chunk async for chunk in self])
+    async def read_all(self, limit: int | None = None) -> bytes:
+        """The whole body (for operations that need it in memory); ``TooLarge`` past ``limit`` bytes."""
+        if limit is not None and self.length is not None and self.length > limit:
+            raise too_large(limit)
+        pieces, size = [], 0
+        async for chunk in self:
+            size += len(chunk)
+            if limit is not None and size > limit:
+                raise too_large(limit)
+            pieces.append(chunk)
+        return b"".join(pieces)
 
 
 def from_receive(received: list[bytes], receive: Receive, length: int | None) -> IncomingBody:

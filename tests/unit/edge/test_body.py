@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cloudlet.edge import body, sigv4
-from cloudlet.errors import AuthError
+from cloudlet.errors import AuthError, ServiceError
 
 STREAMING = sigv4.StreamingSignature(
     "STREAMING-AWS4-HMAC-SHA256-PAYLOAD",
@@ -170,3 +170,12 @@ def test_chunked_layer_decodes_checks_length_and_keeps_trailers() -> None:
     with pytest.raises(AuthError) as exc:
         collect(body.decoded_chunks(incoming([bad]), STREAMING, 4))
     assert exc.value.code == "SignatureDoesNotMatch" and exc.value.status == 403
+
+
+def test_reading_whole_stops_past_the_limit() -> None:
+    assert asyncio.run(incoming([b"ab", b"cd"]).read_all(4)) == b"abcd"
+    with pytest.raises(ServiceError) as exc:
+        asyncio.run(incoming([b"ab", b"cde"]).read_all(4))
+    assert exc.value.status == 413
+    with pytest.raises(ServiceError):  # an announced length over the limit fails before reading
+        asyncio.run(incoming([], length=5).read_all(4))
