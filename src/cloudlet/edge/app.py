@@ -126,9 +126,10 @@ class Edge:
                 request = await _whole(request)
             except ServiceError as error:
                 return protocol.serialize_error(None, error, request_id)
-        # -- S3 POST Object, a browser form upload (issue 4 helper; the provider adds CORS headers itself) --
+        # S3 POST Object, a browser form upload: the provider checks the form's own signature
+        # and adds CORS headers itself.
         if route.service == "s3" and request.method == "POST" and "s3" in self.hub.providers \
-                and request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
+                and _is_form_post(request):
             return await self.hub.providers["s3"].post_object(request, request_id)
         if route.service == "s3" and (request.method == "OPTIONS" or "origin" in request.headers):
             return await self._s3_cors(request, request_id, route, protocol)
@@ -343,12 +344,19 @@ async def _whole(request: HttpRequest) -> HttpRequest:
     return dataclasses.replace(request, body=await request.stream.read_all(MAX_IN_MEMORY), stream=None)
 
 
+def _is_form_post(request: HttpRequest) -> bool:
+    return request.headers.get("content-type", "").lower().startswith("multipart/form-data")
+
+
 #: Query parameters an object upload (PutObject, UploadPart) may carry besides auth.
 _UPLOAD_QUERY = frozenset({"partNumber", "uploadId", "x-id", "AWSAccessKeyId", "Signature", "Expires"})
 
 
 def _streams_upload(protocol: Protocol, request: HttpRequest) -> bool:
-    """Whether an S3 request is an object upload, whose body the provider takes as a stream."""
+    """Whether an S3 request is an object upload, whose body the provider takes as a stream
+    (PutObject, UploadPart, and POST Object's form)."""
+    if request.method == "POST":
+        return _is_form_post(request)
     if request.method != "PUT" or "x-amz-copy-source" in request.headers:
         return False
     for item in request.query_string.split("&"):

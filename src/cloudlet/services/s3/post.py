@@ -49,8 +49,8 @@ import re
 import time
 import xml.etree.ElementTree as ET
 from calendar import timegm
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import quote, urlencode, urlsplit
@@ -61,6 +61,7 @@ from cloudlet.errors import ServiceError
 from cloudlet.protocols.base import HttpRequest, HttpResponse
 from cloudlet.services.s3 import errors
 from cloudlet.services.s3.checksums import ALGORITHMS
+from cloudlet.services.s3.form import Form, read_form
 from cloudlet.services.s3.objects import (
     ObjectsMixin,
     check_key,
@@ -74,8 +75,6 @@ from cloudlet.services.s3.objects import (
 if TYPE_CHECKING:
     from cloudlet.edge.credentials import Credential
 
-#: The form fields before the file may take at most this many bytes (S3's ``MaxPostPreDataLengthBytes``).
-MAX_PRE_DATA = 20 * 1024
 MAX_POST_OBJECT = 5 * 1024**3
 #: Fields the coverage rule exempts (besides ``x-ignore-*``).
 _UNCOVERED = frozenset({"file", "policy", "x-amz-signature", "signature", "awsaccesskeyid"})
@@ -88,9 +87,6 @@ _REST_FIELDS = {
 }
 _EXPIRATION = re.compile(r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.\d+)?Z$")
 _CREDENTIAL = re.compile(r"^([^/]+)/(\d{8})/([^/]+)/([^/]+)/aws4_request$")
-#: ``; name=value`` or ``; name="value"``.  Browsers escape ``"`` as ``%22`` and never use
-#: backslash escapes (WHATWG HTML, multipart/form-data), so a backslash is data: ``C:\dir\a.txt``.
-_PARAM = re.compile(r';\s*([^\s=;]+)\s*=\s*("[^"]*"|[^;]*)')
 
 
 class KeyStore(Protocol):
@@ -102,99 +98,6 @@ class KeyStore(Protocol):
 
 
 # -- the form ----------------------------------------------------------------------
-
-
-@dataclass
-class Form:
-    """The fields of a POST form up to and including ``file``."""
-
-    #: Lower-cased name → (name as sent, value); repeated fields joined with ``,``.
-    fields: dict[str, tuple[str, str]] = field(default_factory=dict)
-    file: memoryview | None = None
-    #: The ``filename`` parameter of the file part (None when the part has none).
-    filename: str | None = None
-
-    def get(self, name: str) -> str | None:
-        found = self.fields.get(name)
-        return found[1] if found is not None else None
-
-
-def parse_form(content_type: str, body: bytes) -> Form:
-    """Split a ``multipart/form-data`` body (RFC 7578) into its fields and the file."""
-    media, _, params = content_type.partition(";")
-    if media.strip().lower() != "multipart/form-data":
-        raise errors.precondition_failed("Bucket POST must be of the enclosure-type multipart/form-data")
-    boundary = _parameters(";" + params).get("boundary")
-    if not boundary:
-        raise _malformed()
-    delimiter = b"--" + boundary.encode("latin-1")
-    view = memoryview(body)
-    pos = 0 if body.startswith(delimiter) else body.find(b"\r\n" + delimiter)
-    if pos < 0:
-        raise _malformed()
-    pos += 0 if pos == 0 and body.startswith(delimiter) else 2
-    form = Form()
-    while True:
-        pos += len(delimiter)
-        if body[pos : pos + 2] == b"--":
-            break
-        while body[pos : pos + 1] in (b" ", b"\t"):
-            pos += 1
-        if body[pos : pos + 2] != b"\r\n":
-            raise _malformed()
-        head_end = body.find(b"\r\n\r\n", pos)
-        if head_end < 0:
-            raise _malformed()
-        headers = _part_headers(body[pos + 2 : head_end + 2])
-        start = head_end + 4
-        end = body.find(b"\r\n" + delimiter, start)
-        if end < 0:
-            raise _malformed()
-        disposition = headers.get("content-disposition", "")
-        kind, _, rest = disposition.partition(";")
-        part = _parameters(";" + rest)
-        name = part.get("name")
-        if kind.strip().lower() != "form-data" or name is None:
-            raise _malformed()
-        if name.lower() == "file":
-            form.file = view[start:end]
-            form.filename = part.get("filename")
-            return form
-        if start > MAX_PRE_DATA:
-            raise ServiceError("Your POST request fields preceeding the upload file was too large.",
-                               code="MaxPostPreDataLengthExceeded", status=400,
-                               fields={"MaxPostPreDataLengthBytes": str(MAX_PRE_DATA)})
-        value = body[start:end].decode("utf-8", "replace")
-        previous = form.fields.get(name.lower())
-        form.fields[name.lower()] = (name, f"{previous[1]},{value}" if previous else value)
-        pos = end + 2
-    return form
-
-
-def _part_headers(block: bytes) -> dict[str, str]:
-    headers: dict[str, str] = {}
-    for line in block.decode("utf-8", "replace").split("\r\n"):
-        if line:
-            name, sep, value = line.partition(":")
-            if not sep:
-                raise _malformed()
-            headers[name.strip().lower()] = value.strip()
-    return headers
-
-
-def _parameters(text: str) -> dict[str, str]:
-    out = {}
-    for name, raw in _PARAM.findall(text):
-        value = raw.strip()
-        if value.startswith('"') and value.endswith('"') and len(value) >= 2:
-            value = value[1:-1]
-        out[name.lower()] = value
-    return out
-
-
-def _malformed() -> ServiceError:
-    return ServiceError("The body of your POST request is not well-formed multipart/form-data.",
-                        code="MalformedPOSTRequest", status=400)
 
 
 def _missing(name: str) -> ServiceError:
@@ -317,10 +220,11 @@ def check_expiration(document: Mapping[str, Any], now: float) -> None:
         raise _denied("Policy expired.")
 
 
-def check_conditions(document: Mapping[str, Any], values: Mapping[str, str], size: int) -> set[str]:
+def check_conditions(document: Mapping[str, Any], values: Mapping[str, str], size: int | None) -> set[str]:
     """Apply every condition in order; returns the (lower-case) field names they cover.
 
     ``values`` holds the form's fields by lower-case name, ``bucket`` and the expanded ``key`` included.
+    ``content-length-range`` is checked only when ``size`` is given.
     """
     covered: set[str] = set()
     for condition in document["conditions"]:
@@ -341,7 +245,8 @@ def check_conditions(document: Mapping[str, Any], values: Mapping[str, str], siz
     return covered
 
 
-def _check_list(condition: list[Any], values: Mapping[str, str], size: int, covered: set[str]) -> None:
+def _check_list(condition: list[Any], values: Mapping[str, str], size: int | None,
+                covered: set[str]) -> None:
     if not condition or not isinstance(condition[0], str):
         raise _invalid_policy("Invalid Condition: missing operation identifier.")
     operation = condition[0].lower()
@@ -354,6 +259,8 @@ def _check_list(condition: list[Any], values: Mapping[str, str], size: int, cove
             low, high = int(condition[1]), int(condition[2])
         except (TypeError, ValueError):
             raise _failed(condition) from None
+        if size is None:
+            return
         if size > high:
             raise ServiceError("Your proposed upload exceeds the maximum allowed size", code="EntityTooLarge",
                                status=400, fields={"ProposedSize": str(size), "MaxSizeAllowed": str(high)})
@@ -416,8 +323,7 @@ class PostObjectMixin(ObjectsMixin):
 
     async def _post(self, request: HttpRequest, request_id: str, bucket_name: str,
                     virtual_host: bool) -> HttpResponse:
-        body = await _body_bytes(request.body)
-        form = parse_form(request.headers.get("content-type", ""), body)
+        form = await read_form(request.headers.get("content-type", ""), _body_chunks(request))
         if form.file is None:
             raise errors.invalid_argument("POST requires exactly one file upload per request.", "file", "0")
         key = form.get("key")
@@ -426,15 +332,13 @@ class PostObjectMixin(ObjectsMixin):
         if form.filename is not None:
             key = key.replace("${filename}", re.split(r"[/\\]", form.filename)[-1])
         signer = check_signature(form, self.credentials)
-        size = len(form.file)
+        document: dict[str, Any] | None = None
+        values = {lower: value for lower, (_, value) in form.fields.items()}
+        values.update(bucket=bucket_name, key=key)
         if form.get("policy") is not None and signer.credential is not None:
             document = decode_policy(form.get("policy") or "")
             check_expiration(document, time.time())
-            values = {lower: value for lower, (_, value) in form.fields.items()}
-            values.update(bucket=bucket_name, key=key)
-            check_coverage(form, check_conditions(document, values, size))
-        if size > MAX_POST_OBJECT:
-            raise errors.entity_too_large(size, MAX_POST_OBJECT)
+            check_coverage(form, check_conditions(document, values, None))  # the size is known once stored
         credential = signer.credential
         ctx = RequestContext(
             request_id=request_id, service="s3", operation="PutObject",
@@ -457,6 +361,10 @@ class PostObjectMixin(ObjectsMixin):
         tags = _tagging(form.get("tagging"))
         blob, hasher = await self.store_body(form.file, algorithms)
         try:
+            if document is not None:
+                check_conditions(document, values, hasher.size)  # content-length-range
+            if hasher.size > MAX_POST_OBJECT:
+                raise errors.entity_too_large(hasher.size, MAX_POST_OBJECT)
             verify(hasher, md5, sent)
         except ServiceError:
             await self.in_thread(self.files.delete, [blob])
@@ -476,11 +384,15 @@ class PostObjectMixin(ObjectsMixin):
         return _success(form, headers, bucket.name, key, obj.etag, location)
 
 
-async def _body_bytes(body: Any) -> bytes:
-    """The request body as bytes: the edge buffers form posts, but accept a chunk stream too."""
-    if isinstance(body, bytes | bytearray | memoryview):
-        return bytes(body) if not isinstance(body, bytes) else body
-    return b"".join([bytes(chunk) async for chunk in body])
+def _body_chunks(request: HttpRequest) -> AsyncIterator[bytes]:
+    """The request body as chunks: the edge's stream of a large form, or its bytes."""
+    if request.stream is not None:
+        return aiter(request.stream)
+
+    async def whole() -> AsyncIterator[bytes]:
+        yield request.body
+
+    return whole()
 
 
 def _bucket_of(request: HttpRequest) -> tuple[str, bool]:

@@ -318,3 +318,52 @@ def test_aws_cli_copies_a_1_gib_file_both_ways(
     growth = peak_rss_mb(own_server) - before
     assert growth < 128, f"the server grew by {growth:.0f} MB copying 1 GiB"
     back.unlink()
+
+
+def post_form_streamed(server: ServerProcess, form: dict[str, Any], size: int) -> tuple[int, bytes, str]:
+    """POST a form whose file is ``size`` random bytes, generated while sending; (status, body, file sha256)."""
+    boundary = "----streamedform1234"
+    head = b"".join(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
+                    for name, value in form["fields"].items())  # fmt: skip
+    head += f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="big.bin"\r\n\r\n'.encode()
+    tail = f"\r\n--{boundary}--\r\n".encode()
+    path = "/" + form["url"].split("/", 3)[3]
+    request = (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\nConnection: close\r\n"
+               f"Content-Type: multipart/form-data; boundary={boundary}\r\n"
+               f"Content-Length: {len(head) + size + len(tail)}\r\n\r\n").encode()  # fmt: skip
+    digest = hashlib.sha256()
+    with socket.create_connection(("127.0.0.1", server.port), timeout=60) as sock:
+        sock.sendall(request + head)
+        left = size
+        while left:
+            block = os.urandom(min(left, 4 * MiB))
+            digest.update(block)
+            sock.sendall(block)
+            left -= len(block)
+        sock.sendall(tail)
+        response = b""
+        while chunk := sock.recv(65536):
+            response += chunk
+    status_line, _, rest = response.partition(b"\r\n")
+    return int(status_line.split()[1]), rest.partition(b"\r\n\r\n")[2], digest.hexdigest()
+
+
+def test_a_browser_form_upload_streams_too(own_server: ServerProcess, s3: Any, bucket: str) -> None:
+    signer = own_server.client("s3", signature_version="s3v4")
+    form = signer.generate_presigned_post(bucket, "posted/${filename}", ExpiresIn=300)
+    before = peak_rss_mb(own_server)
+    status, body, digest = post_form_streamed(own_server, form, 192 * MiB)
+    assert status == 204, body
+    received = hashlib.sha256()
+    for block in s3.get_object(Bucket=bucket, Key="posted/big.bin")["Body"].iter_chunks(MiB):
+        received.update(block)
+    assert received.hexdigest() == digest
+    growth = peak_rss_mb(own_server) - before
+    assert growth < 48, f"the server grew by {growth:.0f} MB for a 192 MiB form upload"
+    # a size the policy forbids is found out once streamed: no object, no temp file
+    limited = signer.generate_presigned_post(bucket, "limited.bin", Conditions=[["content-length-range", 0, MiB]],
+                                             ExpiresIn=300)  # fmt: skip
+    status, body, _ = post_form_streamed(own_server, limited, 3 * MiB)
+    assert status == 400 and b"<Code>EntityTooLarge</Code>" in body, body
+    assert absent(s3, bucket, "limited.bin")
+    wait_for_no_leftovers(own_server)
