@@ -367,3 +367,32 @@ def test_a_browser_form_upload_streams_too(own_server: ServerProcess, s3: Any, b
     assert status == 400 and b"<Code>EntityTooLarge</Code>" in body, body
     assert absent(s3, bucket, "limited.bin")
     wait_for_no_leftovers(own_server)
+
+
+def test_kill_9_during_a_streamed_put_leaves_no_object_and_no_garbage_after_restart(
+    start_server: Callable[..., ServerProcess], tmp_path: Path
+) -> None:
+    data_dir = tmp_path / "killed"
+    server = start_server(data_dir)
+    s3 = server.client("s3")
+    s3.create_bucket(Bucket="interrupted")
+    s3.put_object(Bucket="interrupted", Key="kept.txt", Body=b"acknowledged before the kill")
+    path = "/interrupted/half.bin"
+    headers = signed_headers(f"{server.endpoint}{path}", "UNSIGNED-PAYLOAD", {"Content-Length": str(64 * MiB)})
+    head = f"PUT {path} HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n" + "".join(
+        f"{name}: {value}\r\n" for name, value in headers.items() if name.lower() != "host"
+    )
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+        sock.sendall(head.encode() + b"\r\n" + os.urandom(8 * MiB))
+        deadline = time.monotonic() + 10
+        while not leftovers(server) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert leftovers(server), "the upload never reached the disk"
+        server.kill9()
+    restarted = start_server(data_dir)
+    assert leftovers(restarted) == []
+    s3 = restarted.client("s3")
+    assert absent(s3, "interrupted", "half.bin")
+    assert s3.get_object(Bucket="interrupted", Key="kept.txt")["Body"].read() == b"acknowledged before the kill"
+    blobs = [p for p in (data_dir / "s3" / "data").rglob("*") if p.is_file()]
+    assert blobs == []  # the one object is small enough to live in its row
