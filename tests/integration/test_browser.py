@@ -13,6 +13,7 @@ browser fails the test; locally it is skipped only when ``/usr/bin/chromium`` is
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -253,7 +254,10 @@ def test_curl_jwt_route(deployment: Deployment) -> None:
     assert json.loads(body)["path"] == "/prod/secure"
 
 
-def test_browser_fetches_through_cors(deployment: Deployment) -> None:
+@contextlib.contextmanager
+def chromium() -> Iterator[Any]:
+    """Debian's headless Chromium through Playwright (no browser download); skipped locally
+    when it is missing, a failure in CI (``.ci/run`` installs it)."""
     if not Path(CHROMIUM).exists():
         reason = f"{CHROMIUM} is missing (Debian's chromium: `apt-get install -y chromium`)"
         if os.environ.get("CI"):
@@ -263,20 +267,24 @@ def test_browser_fetches_through_cors(deployment: Deployment) -> None:
         from playwright.sync_api import sync_playwright
     except ImportError as error:
         pytest.fail(f"playwright is not installed (pip install -e '.[test]'): {error}")
-
     with sync_playwright() as playwright:
         try:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, timeout=20_000)
         except Exception as error:
             pytest.fail(f"cannot launch {CHROMIUM}: {error}")
         try:
-            page = browser.new_page()
-            page.goto(deployment.page_url, timeout=10_000)
-            page.wait_for_function("document.title === 'done'", timeout=15_000)
-            results = {name: json.loads(page.text_content(f"#{name}") or "null")
-                       for name in [*deployment.urls, "blocked"]}
+            yield browser
         finally:
             browser.close()
+
+
+def test_browser_fetches_through_cors(deployment: Deployment) -> None:
+    with chromium() as browser:
+        page = browser.new_page()
+        page.goto(deployment.page_url, timeout=10_000)
+        page.wait_for_function("document.title === 'done'", timeout=15_000)
+        results = {name: json.loads(page.text_content(f"#{name}") or "null")
+                   for name in [*deployment.urls, "blocked"]}
 
     for name in deployment.urls:
         result = results[name]

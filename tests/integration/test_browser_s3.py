@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import datetime
 import html
-import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -32,7 +31,7 @@ import botocore.auth
 import pytest
 from botocore.exceptions import ClientError
 from tests.integration.services.apigatewayv2.apigw_helpers import local_http_server
-from tests.integration.test_browser import CHROMIUM, CHROMIUM_ARGS, curl
+from tests.integration.test_browser import chromium, curl
 from tests.servers import ServerProcess
 
 #: Binary, with every byte value and a non-ASCII tail, so any text re-encoding would show.
@@ -116,24 +115,8 @@ def site() -> Iterator[Site]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists():
-        reason = f"{CHROMIUM} is missing (Debian's chromium: `apt-get install -y chromium`)"
-        if os.environ.get("CI"):
-            pytest.fail(f"browser test cannot run in CI: {reason}; .ci/run and `make test` install it")
-        pytest.skip(reason)
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError as error:
-        pytest.fail(f"playwright is not installed (pip install -e '.[test]'): {error}")
-    with sync_playwright() as playwright:
-        try:
-            launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, timeout=20_000)
-        except Exception as error:
-            pytest.fail(f"cannot launch {CHROMIUM}: {error}")
-        try:
-            yield launched
-        finally:
-            launched.close()
+    with chromium() as launched:
+        yield launched
 
 
 @pytest.fixture

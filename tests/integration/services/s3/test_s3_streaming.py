@@ -9,6 +9,7 @@ the bounds used here.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import os
@@ -169,6 +170,22 @@ def chunked_upload(endpoint: str, bucket: str, key: str, data: bytes,
     return put_raw(endpoint, path, headers, damage(body) if damage else body)
 
 
+@contextlib.contextmanager
+def half_upload(server: ServerProcess, path: str, sent: int) -> Iterator[None]:
+    """A 64 MiB PUT of which only ``sent`` bytes go out; yields once they reach the server's temp folder."""
+    headers = signed_headers(f"{server.endpoint}{path}", "UNSIGNED-PAYLOAD", {"Content-Length": str(64 * MiB)})
+    head = f"PUT {path} HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n" + "".join(
+        f"{name}: {value}\r\n" for name, value in headers.items() if name.lower() != "host"
+    )
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+        sock.sendall(head.encode() + b"\r\n" + os.urandom(sent))
+        deadline = time.monotonic() + 10
+        while not leftovers(server) and time.monotonic() < deadline:
+            time.sleep(0.02)  # the upload is being written to a temp file
+        assert leftovers(server), "the upload never reached the disk"
+        yield
+
+
 # -- the tests -----------------------------------------------------------------------
 
 
@@ -239,18 +256,8 @@ def test_a_streamed_body_that_does_not_match_its_sha256_is_refused(
 def test_a_client_that_goes_away_mid_upload_leaves_no_object_and_no_garbage(
     own_server: ServerProcess, s3: Any, bucket: str
 ) -> None:
-    path = f"/{bucket}/half.bin"
-    headers = signed_headers(f"{own_server.endpoint}{path}", "UNSIGNED-PAYLOAD", {"Content-Length": str(64 * MiB)})
-    host = own_server.endpoint.removeprefix("http://")
-    head = f"PUT {path} HTTP/1.1\r\nHost: {host}\r\n" + "".join(
-        f"{name}: {value}\r\n" for name, value in headers.items() if name.lower() != "host"
-    )
-    with socket.create_connection(("127.0.0.1", own_server.port), timeout=30) as sock:
-        sock.sendall(head.encode() + b"\r\n" + os.urandom(5 * MiB))
-        deadline = time.monotonic() + 10
-        while not leftovers(own_server) and time.monotonic() < deadline:
-            time.sleep(0.02)  # the upload is being written to a temp file
-        assert leftovers(own_server), "the upload never reached the disk"
+    with half_upload(own_server, f"/{bucket}/half.bin", sent=5 * MiB):
+        pass  # the client goes away
     wait_for_no_leftovers(own_server)
     assert absent(s3, bucket, "half.bin")
     s3.put_object(Bucket=bucket, Key="after.txt", Body=b"the server is fine")
@@ -377,17 +384,7 @@ def test_kill_9_during_a_streamed_put_leaves_no_object_and_no_garbage_after_rest
     s3 = server.client("s3")
     s3.create_bucket(Bucket="interrupted")
     s3.put_object(Bucket="interrupted", Key="kept.txt", Body=b"acknowledged before the kill")
-    path = "/interrupted/half.bin"
-    headers = signed_headers(f"{server.endpoint}{path}", "UNSIGNED-PAYLOAD", {"Content-Length": str(64 * MiB)})
-    head = f"PUT {path} HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n" + "".join(
-        f"{name}: {value}\r\n" for name, value in headers.items() if name.lower() != "host"
-    )
-    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
-        sock.sendall(head.encode() + b"\r\n" + os.urandom(8 * MiB))
-        deadline = time.monotonic() + 10
-        while not leftovers(server) and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert leftovers(server), "the upload never reached the disk"
+    with half_upload(server, "/interrupted/half.bin", sent=8 * MiB):
         server.kill9()
     restarted = start_server(data_dir)
     assert leftovers(restarted) == []
