@@ -240,17 +240,25 @@ class FileStore:
                 with contextlib.suppress(OSError):
                     self.path(blob).unlink()
 
-    def sweep(self, referenced: set[str]) -> int:
-        """Remove temp files and blobs no row references; returns how many files went."""
+    def sweep(self, referenced: Iterable[str]) -> int:
+        """Remove temp files and blobs no row references; returns how many files went.
+
+        ``referenced`` must be in ascending order: it is merged with the files, one
+        directory's listing at a time, so a store of millions of blobs is swept
+        without holding their names in memory.
+        """
         removed = 0
         shutil.rmtree(self.tmp, ignore_errors=True)
         self.tmp.mkdir(parents=True, exist_ok=True)
-        for directory in self.data.iterdir():
-            if not directory.is_dir():
-                continue
-            for file in directory.iterdir():
-                if file.name not in referenced:
-                    with contextlib.suppress(OSError):
-                        file.unlink()
-                        removed += 1
+        names = iter(referenced)
+        current = next(names, None)
+        for directory in sorted(d for d in self.data.iterdir() if d.is_dir()):
+            for file in sorted(directory.iterdir()):
+                while current is not None and current < file.name:
+                    current = next(names, None)
+                if current == file.name:
+                    continue
+                with contextlib.suppress(OSError):
+                    file.unlink()
+                    removed += 1
         return removed

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -73,12 +74,17 @@ class S3Provider(
 
     async def recover(self) -> None:
         """Drop temp files of interrupted writes and blobs no committed row names."""
-        rows = await self.db.fetchall(
-            "SELECT blob FROM objects WHERE typeof(blob) = 'text' UNION SELECT blob FROM parts WHERE typeof(blob) = 'text'",
-            (),  # small bodies live in the row (bytes): no file to keep
-        )
-        referenced = {r[0] for r in rows}
-        removed = await self.in_thread(self.files.sweep, referenced)
+
+        def sweep(conn: sqlite3.Connection) -> int:
+            # Small bodies live in their row (bytes): only text values name files.  UNION
+            # sorts in SQLite (spilling to a temp file if large), never in Python.
+            rows = conn.execute(
+                "SELECT blob FROM objects WHERE typeof(blob) = 'text' "
+                "UNION SELECT blob FROM parts WHERE typeof(blob) = 'text' ORDER BY 1"
+            )
+            return self.files.sweep(row[0] for row in rows)
+
+        removed = await self.db.read(sweep)
         if removed:
             log.info("s3: removed %d unreferenced blob files", removed)
 

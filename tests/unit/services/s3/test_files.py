@@ -59,7 +59,7 @@ def test_sweep_removes_temp_and_unreferenced(tmp_path: Path) -> None:
     kept, _ = store.write_bytes(b"k" * (INLINE_MAX + 1))
     lost, _ = store.write_bytes(b"l" * (INLINE_MAX + 1))
     (tmp_path / "tmp" / "half-written").write_bytes(b"...")
-    assert store.sweep({kept}) == 1
+    assert store.sweep([kept]) == 1
     assert store.path(kept).exists() and not store.path(lost).exists()
     assert list((tmp_path / "tmp").iterdir()) == []
 
@@ -96,3 +96,12 @@ def test_small_bodies_stay_inline(tmp_path: Path) -> None:
     store.delete([small, big, None])  # bytes name no file: skipped
     assert not store.path(big).exists()
     assert [p for p in (tmp_path / "data").rglob("*") if p.is_file()] == [store.path(joined)]
+
+
+def test_sweep_merges_sorted_references_with_the_files(tmp_path: Path) -> None:
+    store = FileStore(tmp_path)
+    blobs = [store.write_bytes(bytes([i]) * (INLINE_MAX + 1))[0] for i in range(60)]
+    assert all(isinstance(b, str) for b in blobs)
+    kept = sorted(str(b) for b in blobs[::2])
+    assert store.sweep(["0" * 32, *kept, "z" * 32]) == 30  # names with no file are passed over
+    assert sorted(p.name for p in (tmp_path / "data").rglob("*") if p.is_file()) == kept
