@@ -92,19 +92,21 @@ def from_receive(received: list[bytes], receive: Receive, length: int | None) ->
     """The rest of an ASGI request body: ``received`` (already read) then further messages."""
 
     async def chunks() -> AsyncIterator[bytes]:
-        pending = bytearray()
-        for piece in received:
-            pending += piece
+        pending = list(received)  # joined once per CHUNK: one copy of every byte
+        size = sum(len(piece) for piece in pending)
         received.clear()
         while True:
             message = await receive()
             if message["type"] == "http.disconnect":
                 raise incomplete_body()
-            pending += message.get("body", b"")
+            piece = message.get("body", b"")
+            pending.append(piece)
+            size += len(piece)
             more = message.get("more_body", False)
-            if len(pending) >= CHUNK or (not more and pending):
-                yield bytes(pending)
+            if size >= CHUNK or (not more and size):
+                yield b"".join(pending)
                 pending.clear()
+                size = 0
             if not more:
                 return
 
