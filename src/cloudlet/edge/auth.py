@@ -30,6 +30,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hmac
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -624,8 +625,11 @@ def _s3_invalid_argument(message: str, name: str, value: str) -> AuthError:
     return AuthError(message, code="InvalidArgument", status=400, fields={"ArgumentName": name, "ArgumentValue": value})
 
 
+_SHA256_HEX = re.compile(r"[0-9a-fA-F]{64}")
+
+
 def _is_sha256_hex(value: str) -> bool:
-    return len(value) == 64 and all(c in "0123456789abcdefABCDEF" for c in value)
+    return _SHA256_HEX.fullmatch(value) is not None
 
 
 @functools.lru_cache(maxsize=64)

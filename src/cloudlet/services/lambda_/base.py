@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import random
 import sqlite3
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from cloudlet.context import RequestContext
 from cloudlet.services.lambda_ import store
@@ -31,6 +32,11 @@ if TYPE_CHECKING:
 ACCOUNT_CONCURRENCY = 1000
 #: Concurrency that must stay unreserved.
 MIN_UNRESERVED = 100
+#: Entries a read-between-writes cache holds before it starts over.
+READ_CACHE_LIMIT = 4096
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
 
 
 @dataclass(frozen=True)
@@ -71,8 +77,10 @@ class ProviderCore:
         self.engine = engine
         self.logs_store = logs_store
         self.credentials_for_functions = credentials_for_functions
-        #: (region, account, params' name, qualifier) → (write count when read, resolution).
+        #: (region, account, params' name, qualifier) → (generation when read, resolution).
         self._resolved_cache: dict[tuple[str, str, str, str | None], tuple[int, Resolved]] = {}
+        #: (function, qualifier) → (generation when read, (RevisionId, policy JSON or None)).
+        self._policy_cache: dict[tuple[FnKey, str | None], tuple[int, tuple[str, str | None]]] = {}
 
     # -- naming ----------------------------------------------------------------
 
@@ -137,23 +145,46 @@ class ProviderCore:
     async def resolve_for_invoke(self, ctx: RequestContext, params: dict[str, Any]) -> Resolved:
         """``resolve`` without a database read while nothing was written to ``lambda.db``.
 
-        A resolution is cached under the database's count of finished writes,
-        taken before the read and only when no write was in flight; it is used
-        only while that count is unchanged and nothing is in flight, so a write
-        that lands before, during or after the read is never missed.  Aliases
-        with routing weights are not cached: each invoke draws its version.
+        Aliases with routing weights are not cached: each invoke draws its version.
         """
         cache_key = (ctx.region, ctx.account_id, str(params.get("FunctionName")), params.get("Qualifier"))
-        stats = self.db.statistics()
-        cached = self._resolved_cache.get(cache_key)
-        if cached is not None and stats.queue_depth == 0 and cached[0] == stats.writes:
-            return cached[1]
-        resolved = await self.resolve(ctx, params)
-        if stats.queue_depth == 0 and (resolved.alias is None or not resolved.alias.weights):
-            if len(self._resolved_cache) >= 4096:
-                self._resolved_cache.clear()
-            self._resolved_cache[cache_key] = (stats.writes, resolved)
-        return resolved
+        return await self.read_between_writes(
+            self._resolved_cache,
+            cache_key,
+            lambda conn: self.resolve_tx(conn, *self.ref(ctx, params)),
+            keep=lambda resolved: resolved.alias is None or not resolved.alias.weights,
+        )
+
+    async def read_between_writes(
+        self,
+        cache: dict[K, tuple[int, V]],
+        key: K,
+        read: Callable[[sqlite3.Connection], V],
+        *,
+        keep: Callable[[V], bool] | None = None,
+    ) -> V:
+        """``read``'s result, read again only after something was written to ``lambda.db``.
+
+        The result is cached under the database's ``generation()`` taken before
+        the read, and only when no write that may change it was in flight; it is
+        used only while the generation is unchanged and nothing is in flight, so
+        a write that lands before, during or after the read is never missed.
+        Writes of the async queue alone (``invalidates=False``) keep the cache.
+        ``read`` is a few indexed look-ups (it runs on the event loop through
+        ``point_read``); an exception it raises is not cached, nor a result
+        ``keep`` refuses.
+        """
+        generation = self.db.generation()
+        if generation is not None:
+            cached = cache.get(key)
+            if cached is not None and cached[0] == generation:
+                return cached[1]
+        value = await self.db.point_read(read)
+        if generation is not None and (keep is None or keep(value)):
+            if len(cache) >= READ_CACHE_LIMIT:
+                cache.clear()
+            cache[key] = (generation, value)
+        return value
 
     async def published(self, key: FnKey, version: str, endpoint: str) -> None:
         """Hook after ``PublishVersion`` created ``version`` (SnapStart prepares its snapshot)."""

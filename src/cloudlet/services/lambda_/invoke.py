@@ -228,7 +228,8 @@ class InvokeOps(DestinationOps):
             routed = resolved if resolved.alias is None else self.resolve_tx(conn, key, qualifier)
             return queued, (routed, self._event_settings_tx(conn, queued))
 
-        queued, prefetched = await self.db.write(run)
+        # Only the queue changes: cached resolutions and policies stay valid.
+        queued, prefetched = await self.db.point_write(run, invalidates=False)
         self._deliver_now(queued, prefetched)
         return {"StatusCode": 202, "Payload": b""}
 

@@ -346,19 +346,19 @@ class ResourceOps(ProviderCore):
         return {}
 
     async def GetPolicy(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        # S3 asks on every event it sends to a function: read between writes only.
         key, qualifier = self.ref(ctx, params)
 
-        def run(conn: sqlite3.Connection) -> tuple[str, list[dict[str, Any]]]:
+        def run(conn: sqlite3.Connection) -> tuple[str, str | None]:
             revision = self._policy_target_tx(conn, key, qualifier)
-            return revision, store.list_statements_tx(conn, key, qualifier or "")
+            statements = store.list_statements_tx(conn, key, qualifier or "")
+            policy = json.dumps(_policy(statements), separators=(",", ":")) if statements else None
+            return revision, policy
 
-        revision, statements = await self.db.read(run)
-        if not statements:
+        revision, policy = await self.read_between_writes(self._policy_cache, (key, qualifier), run)
+        if policy is None:
             raise ResourceNotFound("The resource you requested does not exist.")
-        return {
-            "Policy": json.dumps(_policy(statements), separators=(",", ":")),
-            "RevisionId": revision,
-        }
+        return {"Policy": policy, "RevisionId": revision}
 
     # -- event invoke configs -----------------------------------------------------------------
 

@@ -541,9 +541,13 @@ class LambdaStore:
         return None if row is None or row[0] is None else float(row[0])
 
     async def reschedule(self, event_id: int, *, attempts: int, throttles: int, at: float) -> None:
-        await self.db.execute(
-            "UPDATE async_events SET attempts = ?, throttles = ?, next_attempt_at = ? WHERE id = ?",
-            (attempts, throttles, at, event_id),
+        # The async-event queue is no cached read's input (Database.generation).
+        await self.db.write(
+            lambda conn: conn.execute(
+                "UPDATE async_events SET attempts = ?, throttles = ?, next_attempt_at = ? WHERE id = ?",
+                (attempts, throttles, at, event_id),
+            ),
+            invalidates=False,
         )
 
     async def finish(
@@ -587,7 +591,7 @@ class LambdaStore:
                 "DELETE FROM async_outcomes WHERE finished_at < ?", (now - OUTCOME_RETENTION_S,)
             )
 
-        await self.db.write(run)
+        await self.db.write(run, invalidates=False)  # queue and outcome rows only
 
     async def outcome(self, request_id: str) -> dict[str, Any] | None:
         """How an async invocation ended (``None`` while it is still queued or unknown)."""

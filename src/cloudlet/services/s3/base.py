@@ -22,8 +22,6 @@ from cloudlet.storage import Database
 T = TypeVar("T")
 
 OWNER_NAME = "cloudlet"
-#: Longest a look-up on the event loop waits for a lock before it moves to a reader thread.
-POINT_READ_TIMEOUT_S = 0.05
 _VERSION_ID = re.compile(r"^[A-Za-z0-9._-]{32}$")
 
 
@@ -151,7 +149,6 @@ class S3Base:
         # Read-through caches of the rows every request needs (this process owns the database).
         self._buckets: dict[str, Bucket] = {}
         self._policies: dict[str, dict[str, Any] | None] = {}
-        self._point_conn: sqlite3.Connection | None = None
 
     def forget_bucket(self, name: str) -> None:
         """Drop cached state of ``name`` after a change to its row or its policy."""
@@ -162,32 +159,8 @@ class S3Base:
         return await asyncio.to_thread(fn, *args)
 
     async def point_read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``fn`` — one indexed look-up, a single statement — on the event loop itself.
-
-        Handing a look-up of one row to a reader thread and back costs several times
-        the look-up.  In WAL mode a reader never waits for the writer, so this does
-        not stall the loop behind writes; each statement sees the latest commit.  If
-        the database is busy anyway (a recovery), it falls back to ``db.read``.
-        Anything that scans goes to ``db.read``.
-        """
-        conn = self._point_conn
-        if conn is None:
-            if not self.db.is_open:
-                return await self.db.read(fn)
-            conn = self._point_conn = sqlite3.connect(self.db.path, isolation_level=None, check_same_thread=False,
-                                                      timeout=POINT_READ_TIMEOUT_S)
-            conn.row_factory = sqlite3.Row
-            conn.execute("PRAGMA query_only = ON")
-        try:
-            return fn(conn)
-        except sqlite3.OperationalError:
-            return await self.db.read(fn)
-
-    def close_point_reads(self) -> None:
-        """Close the event loop's look-up connection (``point_read`` opens it again when needed)."""
-        conn, self._point_conn = self._point_conn, None
-        if conn is not None:
-            conn.close()
+        """Run ``fn`` — one indexed look-up — on the event loop (``Database.point_read``)."""
+        return await self.db.point_read(fn)
 
     async def get_bucket(self, name: str) -> Bucket | None:
         cached = self._buckets.get(name)

@@ -70,7 +70,6 @@ class S3Provider(
         await self.stop_lifecycle()
         if self.outbox is not None:
             await self.outbox.stop()
-        self.close_point_reads()
 
     async def recover(self) -> None:
         """Drop temp files of interrupted writes and blobs no committed row names."""
