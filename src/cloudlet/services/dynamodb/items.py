@@ -195,7 +195,7 @@ class ItemsMixin(Base):
         ph = self.placeholders(params)
         paths = self.projection(params, ph)
         ph.check_unused()
-        item = await self.db.read(lambda conn: store.read_item(conn, table.tid, h, r))
+        item = await self.db.point_read(lambda conn: store.read_item(conn, table.tid, h, r))
         result: dict[str, Any] = {}
         if item is not None:
             result["Item"] = project(item, paths) if paths is not None else item
