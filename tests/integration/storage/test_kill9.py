@@ -9,15 +9,12 @@ writing, reopens the database and checks every id the child acknowledged.
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import subprocess
-import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
+from tests.integration.storage.killing import acknowledged_before_kill
 
 from cloudlet.storage import BlobStore, Database, Migration
 
@@ -58,34 +55,7 @@ def test_acknowledged_writes_survive_kill_9(tmp_path: Path) -> None:
     blob_root = tmp_path / "blobs"
     script = tmp_path / "child.py"
     script.write_text(CHILD)
-    src = Path(__file__).resolve().parents[3] / "src"
-    env = {**os.environ, "PYTHONPATH": f"{src}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
-    child = subprocess.Popen(
-        [sys.executable, str(script), str(db_path), str(blob_root)],
-        stdout=subprocess.PIPE,
-        env=env,
-    )
-    assert child.stdout is not None
-    acked: list[int] = []
-    try:
-        assert child.stdout.readline().strip() == b"ready"
-        deadline = time.monotonic() + 1.0
-        while time.monotonic() < deadline or len(acked) < 500:
-            line = child.stdout.readline()
-            if not line:
-                break
-            acked.append(int(line))
-            if len(acked) > 200_000:
-                break
-        os.kill(child.pid, signal.SIGKILL)  # mid-flight: writes are still being issued
-        # Acknowledgements already in the pipe count too.
-        acked.extend(int(line) for line in child.stdout.read().split())
-    finally:
-        if child.poll() is None:
-            os.kill(child.pid, signal.SIGKILL)
-        child.wait(10)
-    assert child.returncode == -signal.SIGKILL
-    assert len(acked) >= 500
+    acked = acknowledged_before_kill(script, str(db_path), str(blob_root))
 
     async def stored() -> set[int]:
         db = Database(db_path, [Migration("0001", "CREATE TABLE acks (id INTEGER PRIMARY KEY, body TEXT NOT NULL)")])
