@@ -393,3 +393,14 @@ def test_kill_9_during_a_streamed_put_leaves_no_object_and_no_garbage_after_rest
     assert s3.get_object(Bucket="interrupted", Key="kept.txt")["Body"].read() == b"acknowledged before the kill"
     blobs = [p for p in (data_dir / "s3" / "data").rglob("*") if p.is_file()]
     assert blobs == []  # the one object is small enough to live in its row
+
+
+def test_ctrl_c_stops_the_server_while_an_upload_stalls(start_server: Callable[..., ServerProcess],
+                                                       tmp_path: Path) -> None:  # fmt: skip
+    server = start_server(tmp_path / "stalled")
+    server.client("s3").create_bucket(Bucket="stalled")
+    with half_upload(server, "/stalled/never-finished.bin", sent=3 * MiB):
+        started = time.monotonic()
+        assert server.stop(timeout=12) == 0  # SIGINT; graceful shutdown gives in-flight requests 5 s
+        assert time.monotonic() - started < 12
+    assert leftovers(server) == []  # the cancelled upload removed its temp file
