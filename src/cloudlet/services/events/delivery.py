@@ -23,15 +23,18 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from cloudlet.errors import ServiceError
 from cloudlet.events import Outbox
-from cloudlet.services.events.targets import send_to_dead_letter_queue, send_to_target
+from cloudlet.services.events.targets import (
+    error_fields,
+    put_on_bus,
+    retry_delay,
+    send_to_dead_letter_queue,
+    send_to_target,
+)
 from cloudlet.storage import Database
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MAX_ATTEMPTS = 185
-DEFAULT_MAX_AGE_S = 86400
 Sender = Callable[[dict[str, Any]], Awaitable[None]]
 
 
@@ -102,22 +105,17 @@ class Deliverer:
                 "DetailType": event.get("detail-type"),
                 "Detail": json.dumps(event.get("detail", {})),
                 "Resources": event.get("resources") or [],
-                "EventBusName": arn,
             }
-            result = await call("events", "PutEvents", {"Entries": [entry]}, region=region, account_id=account)
-            if result.get("FailedEntryCount"):
-                raise RuntimeError(f"PutEvents to {arn} failed: {result['Entries'][0].get('ErrorMessage')}")
+            await put_on_bus(call, arn, entry, region=region, account=account)
         else:
             raise Unsupported(f"target type {service} is not supported ({arn})")
 
     async def _failed(self, payload: dict[str, Any], error: Exception) -> None:
         attempt = int(payload.get("attempt", 0)) + 1
-        policy = payload.get("retry") or {}
-        max_attempts = int(policy.get("MaximumRetryAttempts", DEFAULT_MAX_ATTEMPTS))
-        max_age = float(policy.get("MaximumEventAgeInSeconds", DEFAULT_MAX_AGE_S))
-        delay = min(self.retry_cap_s, self.retry_base_s * 2 ** (attempt - 1))
-        age = self.clock() + delay - float(payload.get("first_at", self.clock()))
-        if attempt <= max_attempts and age <= max_age and self.outbox is not None:
+        now = self.clock()
+        delay = retry_delay(payload.get("retry") or {}, attempt, first_at=float(payload.get("first_at", now)),
+                            now=now, base_s=self.retry_base_s, cap_s=self.retry_cap_s)  # fmt: skip
+        if delay is not None and self.outbox is not None:
             log.info("events: delivery to %s failed (%s); retry %d in %.1fs", payload["arn"], error, attempt, delay)
             retry = {**payload, "attempt": attempt}
             outbox = self.outbox
@@ -131,8 +129,7 @@ class Deliverer:
         log.warning("events: giving up on delivery to %s: %s", payload["arn"], error)
         if not dlq:
             return
-        code = error.code if isinstance(error, ServiceError) else type(error).__name__
-        message = error.message if isinstance(error, ServiceError) else str(error)
+        code, message = error_fields(error)
         attributes = {
             "RULE_ARN": payload.get("rule", ""),
             "TARGET_ARN": payload["arn"],

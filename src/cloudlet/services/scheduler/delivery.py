@@ -26,16 +26,19 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from cloudlet.errors import ServiceError
 from cloudlet.events import Outbox
 from cloudlet.services.events.base import event_time
-from cloudlet.services.events.targets import send_to_dead_letter_queue, send_to_target
+from cloudlet.services.events.targets import (
+    error_fields,
+    put_on_bus,
+    retry_delay,
+    send_to_dead_letter_queue,
+    send_to_target,
+)
 from cloudlet.storage import Database
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MAX_ATTEMPTS = 185
-DEFAULT_MAX_AGE_S = 86400
 Sender = Callable[[dict[str, Any], str], Awaitable[None]]
 
 
@@ -130,26 +133,20 @@ class Invoker:
         elif service == "events":
             extra = target.get("EventBridgeParameters") or {}
             entry = {
-                "EventBusName": arn,
                 "Source": extra.get("Source", "aws.scheduler"),
                 "DetailType": extra.get("DetailType", "Scheduled Event"),
                 "Detail": text,
                 "Resources": [payload["schedule"]],
             }
-            result = await call("events", "PutEvents", {"Entries": [entry]}, region=region, account_id=account)
-            if result.get("FailedEntryCount"):
-                raise RuntimeError(f"PutEvents to {arn} failed: {result['Entries'][0].get('ErrorMessage')}")
+            await put_on_bus(call, arn, entry, region=region, account=account)
         else:
             raise ValueError(f"target type {service} is not supported by Cloudlet ({arn})")
 
     async def _failed(self, payload: dict[str, Any], text: str, error: Exception) -> None:
         attempt = int(payload.get("attempt", 0)) + 1
-        policy = payload["target"].get("RetryPolicy") or {}
-        max_attempts = int(policy.get("MaximumRetryAttempts", DEFAULT_MAX_ATTEMPTS))
-        max_age = float(policy.get("MaximumEventAgeInSeconds", DEFAULT_MAX_AGE_S))
-        delay = min(self.retry_cap_s, self.retry_base_s * 2 ** (attempt - 1))
-        age = self.clock() + delay - float(payload["scheduled"])
-        if attempt <= max_attempts and age <= max_age and self.outbox is not None:
+        delay = retry_delay(payload["target"].get("RetryPolicy") or {}, attempt, first_at=float(payload["scheduled"]),
+                            now=self.clock(), base_s=self.retry_base_s, cap_s=self.retry_cap_s)  # fmt: skip
+        if delay is not None and self.outbox is not None:
             log.info("scheduler: %s attempt %d failed (%s); retry in %.1fs", payload["schedule"], attempt, error, delay)
             retry = {**payload, "attempt": attempt}
             outbox = self.outbox
@@ -163,8 +160,7 @@ class Invoker:
         dlq = (payload["target"].get("DeadLetterConfig") or {}).get("Arn")
         if not dlq:
             return
-        code = error.code if isinstance(error, ServiceError) else type(error).__name__
-        message = error.message if isinstance(error, ServiceError) else str(error)
+        code, message = error_fields(error)
         attributes = {
             "ERROR_CODE": code,
             "ERROR_MESSAGE": message[:1024] or code,

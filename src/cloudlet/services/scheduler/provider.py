@@ -45,8 +45,9 @@ from typing import Any
 from cloudlet.context import RequestContext
 from cloudlet.events import Outbox, timer_loop
 from cloudlet.services.events.schedule import ScheduleError, parse_expression, zone_named
+from cloudlet.services.events.targets import DEFAULT_MAX_AGE_S
 from cloudlet.services.scheduler import store, timing
-from cloudlet.services.scheduler.delivery import DEFAULT_MAX_AGE_S, Invoker, Sender
+from cloudlet.services.scheduler.delivery import Invoker, Sender
 from cloudlet.services.scheduler.errors import Conflict, ResourceNotFound, ValidationException
 from cloudlet.services.scheduler.store import Group, Schedule
 from cloudlet.storage import Database
