@@ -119,17 +119,8 @@ class RestApiPlane:
     ) -> events.GatewayRequest:
         host = request.headers.get("host", "").split(":", 1)[0]
         domain = host if ".execute-api." in host else f"{api_id}.execute-api.localhost"
-        return events.GatewayRequest(
-            method=request.method,
-            raw_path=resource_path,
-            query_string=request.query_string,
-            headers=dict(request.headers),
-            body=request.body,
-            api_id=api_id,
-            account_id=account,
-            domain_name=domain,
-            stage=stage_name,
-            source_ip=request.headers.get("x-forwarded-for", "127.0.0.1").split(",")[0].strip(),
+        return events.GatewayRequest.from_http(
+            request, raw_path=resource_path, api_id=api_id, account_id=account, domain_name=domain, stage=stage_name
         )
 
     async def _authorize(

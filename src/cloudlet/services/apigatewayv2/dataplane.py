@@ -183,18 +183,8 @@ class HttpApiPlane:
         cors_config = api.get("CorsConfiguration")
         if cors_config and cors.is_preflight(request.method, request.headers):
             return HttpResponse(204, cors.preflight_headers(cors_config, request.headers), b"")
-        raw_path = path
-        gateway_request = events.GatewayRequest(
-            method=request.method,
-            raw_path=raw_path,
-            query_string=request.query_string,
-            headers=dict(request.headers),
-            body=request.body,
-            api_id=api_id,
-            account_id=account,
-            domain_name=domain,
-            stage=stage_name,
-            source_ip=request.headers.get("x-forwarded-for", "127.0.0.1").split(",")[0].strip(),
+        gateway_request = events.GatewayRequest.from_http(
+            request, raw_path=path, api_id=api_id, account_id=account, domain_name=domain, stage=stage_name
         )
         response = await self._route(api_id, region, account, stage, stage_name, route_path, config, gateway_request,
                                      request)

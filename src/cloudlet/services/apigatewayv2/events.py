@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
+from cloudlet.protocols.base import HttpRequest
+
 #: Content types whose bodies reach the function as text; anything else is base64.
 _TEXT_TYPES = ("text/", "application/json", "application/javascript", "application/xml",
                "application/x-www-form-urlencoded", "application/yaml", "application/x-yaml",
@@ -47,6 +49,19 @@ class GatewayRequest:
     source_ip: str = "127.0.0.1"
     request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     time_epoch_ms: int = field(default_factory=lambda: int(time.time() * 1000))
+
+    @classmethod
+    def from_http(
+        cls, request: HttpRequest, *, raw_path: str, api_id: str, account_id: str, domain_name: str,
+        stage: str = "$default",
+    ) -> GatewayRequest:
+        """The request as the edge received it; the caller is the first ``X-Forwarded-For`` address."""
+        return cls(
+            method=request.method, raw_path=raw_path, query_string=request.query_string,
+            headers=dict(request.headers), body=request.body, api_id=api_id, account_id=account_id,
+            domain_name=domain_name, stage=stage,
+            source_ip=request.headers.get("x-forwarded-for", "127.0.0.1").split(",")[0].strip(),
+        )  # fmt: skip
 
     @property
     def domain_prefix(self) -> str:

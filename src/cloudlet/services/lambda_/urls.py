@@ -297,10 +297,8 @@ class FunctionUrlOperations(ProviderCore):
                 "callerId": principal.access_key_id, "cognitoIdentity": None, "principalOrgId": None,
                 "userArn": f"arn:aws:iam::{principal.account_id}:root", "userId": principal.account_id,
             }}
-        gateway_request = events.GatewayRequest(
-            method=request.method, raw_path=path, query_string=request.query_string, headers=dict(request.headers),
-            body=request.body, api_id=url_id, account_id=row["account"], domain_name=domain,
-            source_ip=request.headers.get("x-forwarded-for", "127.0.0.1").split(",")[0].strip(),
+        gateway_request = events.GatewayRequest.from_http(
+            request, raw_path=path, api_id=url_id, account_id=row["account"], domain_name=domain
         )
         event = events.event_v2(gateway_request, route_key="$default", authorizer=authorizer)
         response = await self._invoke_url(row, event, gateway_request.request_id, endpoint or _local_endpoint(host))

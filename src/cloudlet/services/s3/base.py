@@ -158,10 +158,6 @@ class S3Base:
     async def in_thread(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.to_thread(fn, *args)
 
-    async def point_read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``fn`` — one indexed look-up — on the event loop (``Database.point_read``)."""
-        return await self.db.point_read(fn)
-
     async def get_bucket(self, name: str) -> Bucket | None:
         cached = self._buckets.get(name)
         if cached is not None:

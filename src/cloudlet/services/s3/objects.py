@@ -238,7 +238,7 @@ class ObjectsMixin(S3Base):
                 return version(conn, bucket.name, key, version_id)
             return latest(conn, bucket.name, key)
 
-        obj = await self.point_read(read)
+        obj = await self.db.point_read(read)
         if obj is None:
             if version_id is not None:
                 raise errors.no_such_version(key, version_id)
