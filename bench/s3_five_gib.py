@@ -17,16 +17,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from cloudlet.bench.common import CloudletServer
+from cloudlet.bench.common import CloudletServer, status_mb
 
 BLOCK = 64 * 1024 * 1024
-
-
-def peak_rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmHWM")
 
 
 def main(gib: int) -> None:
@@ -42,18 +35,18 @@ def main(gib: int) -> None:
             for _ in range(size // BLOCK):
                 f.write(block)
                 sent.update(block)
-        before = peak_rss_mb(server.proc.pid)
+        before = status_mb(server.proc.pid, "VmHWM")
         started = time.perf_counter()
         with open(source, "rb") as f:
             s3.put_object(Bucket="big", Key="object", Body=f)
         put_s = time.perf_counter() - started
-        after_put = peak_rss_mb(server.proc.pid)
+        after_put = status_mb(server.proc.pid, "VmHWM")
         started = time.perf_counter()
         received = hashlib.sha256()
         for chunk in s3.get_object(Bucket="big", Key="object")["Body"].iter_chunks(1024 * 1024):
             received.update(chunk)
         get_s = time.perf_counter() - started
-        after_get = peak_rss_mb(server.proc.pid)
+        after_get = status_mb(server.proc.pid, "VmHWM")
         print(f"{size:,} bytes: PUT {put_s:.1f} s, GET {get_s:.1f} s, same bytes: {received.digest() == sent.digest()}")
         print(f"server VmHWM: {before:.1f} MB before, {after_put:.1f} MB after the PUT, {after_get:.1f} MB after the GET")
 

@@ -311,6 +311,14 @@ def process_tree(root: int) -> list[int]:
     return tree
 
 
+def status_mb(pid: int, field: str = "VmRSS") -> float:
+    """A memory field of ``/proc/<pid>/status`` (``VmRSS``, or ``VmHWM`` — the peak RSS) in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no {field} for process {pid}")
+
+
 def tree_memory_kb(root: int) -> tuple[int, int]:
     """(sum of RSS, sum of PSS) in kB over the process tree of ``root``."""
     rss = pss = 0

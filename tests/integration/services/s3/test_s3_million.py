@@ -46,6 +46,8 @@ import pytest
 from botocore.config import Config
 from tests.servers import REGION, ServerProcess
 
+from cloudlet.bench.common import status_mb
+
 pytestmark = pytest.mark.slow
 
 TOTAL = 1_000_000
@@ -92,13 +94,6 @@ def _client(endpoint: str, *, text_timestamps: bool = False) -> Any:
         config=Config(retries={"mode": "standard", "max_attempts": 1}, read_timeout=120))
 
 
-def _rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise AssertionError(f"no VmRSS for {pid}")
-
-
 @pytest.fixture(scope="module")
 def million(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     data_dir = tmp_path_factory.mktemp("million") / "data"
@@ -130,7 +125,7 @@ def test_paginator_walks_the_keys_in_order_without_memory_growth(million: Server
         assert keys == [key(i) for i in range(seen, seen + len(keys))]
         assert page["KeyCount"] == len(keys) == 1000
         seen += len(keys)
-        rss = _rss_mb(pid)
+        rss = status_mb(pid)
         if number == 0:
             baseline = rss  # after the first page: caches and buffers of a listing exist
         peak = max(peak, rss)

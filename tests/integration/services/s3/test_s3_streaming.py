@@ -30,6 +30,8 @@ from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 from tests.servers import REGION, ServerProcess
 
+from cloudlet.bench.common import status_mb
+
 MiB = 1024 * 1024
 
 
@@ -51,10 +53,7 @@ def bucket(s3: Any) -> str:
 
 def peak_rss_mb(server: ServerProcess) -> float:
     assert server.proc is not None
-    for line in Path(f"/proc/{server.proc.pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    raise AssertionError("no VmHWM in /proc status")
+    return status_mb(server.proc.pid, "VmHWM")
 
 
 def random_file(path: Path, size: int) -> str:
